@@ -1,0 +1,142 @@
+"""One evaluation path for heuristics and learned agents alike.
+
+:func:`evaluate` runs one episode per seed on the batched vector env (sub-env
+i seeded with ``seeds[i]``, so each episode is exactly what a scalar env
+reset with that seed would play) and returns each episode's KPIs;
+:func:`summarize` turns them into means and 95% confidence intervals.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from gainnet_rl.envs.params import Params
+from gainnet_rl.envs.vector_env import GainNetVectorEnv
+
+#: KPIs reported in tables, in order, with their display names and units.
+TABLE_METRICS: dict[str, str] = {
+    "reward": "episode reward",
+    "deadline_met_ratio": "deadline-met ratio",
+    "p95_latency_s": "p95 latency (s)",
+    "mean_quality": "mean quality",
+    "energy_j": "energy (J)",
+    "cloud_cost_usd": "cloud cost ($)",
+    "dropped": "drops",
+}
+
+PolicyFactory = Callable[[GainNetVectorEnv], Any]
+
+
+def evaluate(
+    make_policy: PolicyFactory,
+    params: Params,
+    seeds: Sequence[int],
+    action_mode: str = "discrete",
+    observation: str = "flat",
+    deterministic: bool = True,
+) -> dict[str, np.ndarray]:
+    """Play one episode per seed and return each episode's KPIs.
+
+    Args:
+        make_policy: called with the vector env, returns an object with an
+            SB3-style ``predict(obs, state, episode_start, deterministic)``
+            (a heuristic class, or ``lambda env: model`` for an SB3 model).
+            If ``predict`` accepts ``action_masks``, the masks are passed.
+        params: scenario parameters (see :func:`gainnet_rl.envs.engine.make_params`).
+        seeds: one episode per seed.
+        action_mode, observation: the env encodings the policy expects.
+
+    Returns:
+        dict of metric name -> (len(seeds),) array (see
+        :func:`gainnet_rl.envs.core.episode_metrics`).
+    """
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: evaluate at least one episode")
+    env = GainNetVectorEnv(
+        len(seeds), params=params, action_mode=action_mode, observation=observation
+    )
+    policy = make_policy(env)
+    takes_masks = "action_masks" in inspect.signature(policy.predict).parameters
+    obs, _ = env.reset(seed=[int(s) for s in seeds])
+    n = env.num_envs
+    done = np.zeros(n, dtype=bool)
+    results: dict[str, np.ndarray] = {}
+    episode_start = np.ones(n, dtype=bool)
+    state = None
+    while not done.all():
+        kwargs: dict[str, Any] = {
+            "state": state,
+            "episode_start": episode_start,
+            "deterministic": deterministic,
+        }
+        if takes_masks:
+            kwargs["action_masks"] = env.action_masks()
+        actions, state = policy.predict(obs, **kwargs)
+        obs, _, _, truncated, infos = env.step(actions)
+        episode_start = truncated
+        newly = truncated & ~done
+        if newly.any():
+            metrics = infos["final_info"]["episode_metrics"]
+            for k, v in metrics.items():
+                results.setdefault(k, np.zeros(n))[newly] = v[newly]
+            done |= newly
+    env.close()
+    return results
+
+
+def summarize(
+    results: Mapping[str, np.ndarray], level: float = 0.95
+) -> dict[str, dict[str, float]]:
+    """Mean and two-sided ``level`` confidence interval (Student t) per metric.
+
+    Returns {metric: {"mean", "ci_low", "ci_high", "half_width", "n"}}.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for k, v in results.items():
+        x = np.asarray(v, dtype=float)
+        n = x.size
+        mean = float(x.mean())
+        half = (
+            float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+            if n > 1
+            else float("nan")
+        )
+        out[k] = {
+            "mean": mean,
+            "ci_low": mean - half,
+            "ci_high": mean + half,
+            "half_width": half,
+            "n": n,
+        }
+    return out
+
+
+def format_table(
+    rows: Mapping[str, Mapping[str, Mapping[str, float]]],
+    metrics: Mapping[str, str] = TABLE_METRICS,
+) -> str:
+    """A Markdown table: one row per policy, ``mean ± half-width`` per metric."""
+    head = "| policy | " + " | ".join(metrics.values()) + " |"
+    sep = "|---|" + "---|" * len(metrics)
+    lines = [head, sep]
+    for name, summ in rows.items():
+        cells = []
+        for k in metrics:
+            m = summ[k]
+            cells.append(_fmt(m["mean"], m["half_width"]))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(mean: float, half: float) -> str:
+    mag = max(abs(mean), abs(half) if math.isfinite(half) else 0.0)
+    digits = 3 if mag < 10 else 2 if mag < 100 else 1 if mag < 1000 else 0
+    if not math.isfinite(half):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {half:.{digits}f}"

@@ -1,0 +1,207 @@
+"""The shared shell logic of the scalar and the vector env.
+
+:class:`Engine` owns a batch of sub-environments: their parameters, state,
+seeds and episode counters. It validates and decodes actions, calls the pure
+dynamics (:mod:`gainnet_rl.envs.core`) and encodes observations and infos.
+The Gymnasium classes in ``gainnet_env.py`` and ``vector_env.py`` are thin
+wrappers over it, so both step through exactly the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from gainnet_rl.config import ConfigError, load_scenario
+from gainnet_rl.envs import core, rng
+from gainnet_rl.envs import observation as obs_mod
+from gainnet_rl.envs.params import Params, build_params
+
+ACTION_MODES = ("discrete", "continuous")
+OBSERVATION_MODES = ("flat", "graph")
+
+
+def make_params(
+    scenario: str | Mapping[str, Any] = "small",
+    load: float | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Params:
+    """Load, override and validate a scenario into :class:`Params`."""
+    ov = dict(overrides or {})
+    if load is not None:
+        ov["load"] = load
+    return build_params(load_scenario(scenario, ov))
+
+
+class Engine:
+    """A batch of ``num_envs`` GainNet sub-environments.
+
+    Args:
+        params: scenario parameters.
+        num_envs: batch size B.
+        action_mode: ``"discrete"`` (an index) or ``"continuous"`` (a score per
+            option in [-1, 1]; the best-scored valid option is taken).
+        observation: ``"flat"`` (Box) or ``"graph"`` (Dict).
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        num_envs: int,
+        action_mode: str = "discrete",
+        observation: str = "flat",
+    ) -> None:
+        if action_mode not in ACTION_MODES:
+            raise ConfigError(
+                f"action_mode={action_mode!r} is invalid: must be one of {list(ACTION_MODES)}"
+            )
+        if observation not in OBSERVATION_MODES:
+            raise ConfigError(
+                f"observation={observation!r} is invalid: must be one of {list(OBSERVATION_MODES)}"
+            )
+        if not (isinstance(num_envs, (int, np.integer)) and num_envs >= 1):
+            raise ConfigError(f"num_envs={num_envs!r} is invalid: must be an integer >= 1")
+        self.params = params
+        self.num_envs = int(num_envs)
+        self.action_mode = action_mode
+        self.observation_mode = observation
+        n = params.num_actions
+        self.action_space: spaces.Space = (
+            spaces.Discrete(n)
+            if action_mode == "discrete"
+            else spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        )
+        self.observation_space: spaces.Space = (
+            obs_mod.flat_space(params) if observation == "flat" else obs_mod.graph_space(params)
+        )
+        self.base_key = np.zeros(self.num_envs, dtype=np.uint64)
+        self.episode = np.zeros(self.num_envs, dtype=np.int64)
+        self._seeded = np.zeros(self.num_envs, dtype=bool)
+        self.state: core.State | None = None
+        self._outcomes: dict[str, np.ndarray] | None = None
+        self._mask: np.ndarray | None = None
+
+    # ----------------------------------------------------------------- seeding
+    def reset(self, seeds: list[int | None] | None = None, idx: np.ndarray | None = None) -> None:
+        """Start new episodes for sub-envs ``idx`` (all by default).
+
+        A sub-env given an int seed restarts its seed sequence from it; one
+        given None continues it (its next episode key), as Gymnasium's
+        ``reset(seed=None)`` does.
+        """
+        idx = np.arange(self.num_envs) if idx is None else np.asarray(idx)
+        if self.state is None and len(idx) != self.num_envs:
+            raise RuntimeError("the first reset must reset every sub-env")
+        seeds = list(seeds) if seeds is not None else [None] * len(idx)
+        for j, i in enumerate(idx):
+            sd = seeds[j]
+            if sd is not None:
+                if not isinstance(sd, (int, np.integer)) or isinstance(sd, bool) or sd < 0:
+                    raise ValueError(f"seed={sd!r} is invalid: must be a non-negative integer")
+                self.base_key[i] = rng.seed_to_key(int(sd))
+                self.episode[i] = 0
+                self._seeded[i] = True
+            elif not self._seeded[i]:
+                self.base_key[i] = rng.seed_to_key(int(np.random.SeedSequence().entropy % 2**63))
+                self._seeded[i] = True
+        keys = rng.episode_key(self.base_key[idx], self.episode[idx])
+        self.episode[idx] += 1
+        fresh = core.reset(keys, self.params)
+        if len(idx) == self.num_envs:
+            self.state = fresh
+        else:
+            assert self.state is not None
+            core.put(self.state, idx, fresh)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        assert self.state is not None
+        self._outcomes = core.request_outcomes(self.state, self.params)
+        self._mask = core.action_mask(self.state, self.params, self._outcomes)
+
+    # ----------------------------------------------------------------- actions
+    def action_masks(self) -> np.ndarray:
+        """(B, N) bool mask of valid actions for the current decision."""
+        assert self._mask is not None, "call reset() first"
+        return self._mask.copy()
+
+    def decode(self, actions: Any) -> np.ndarray:
+        """Validate a batch of actions and turn them into (B,) action indices.
+
+        Raises ValueError naming the problem on a wrong shape, a non-finite or
+        out-of-range value. A valid index the mask forbids is accepted here;
+        the dynamics count and penalise it.
+        """
+        B, n = self.num_envs, self.params.num_actions
+        a = np.asarray(actions)
+        if self.action_mode == "discrete":
+            if a.shape not in ((B,), (B, 1)) and not (B == 1 and a.shape == ()):
+                raise ValueError(
+                    f"action has shape {a.shape}: must be ({B},) integers in [0, {n})"
+                    if B > 1
+                    else f"action has shape {a.shape}: must be a scalar integer in [0, {n})"
+                )
+            a = a.reshape(B)
+            if a.dtype.kind == "f":
+                if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+                    raise ValueError(
+                        f"action={a.tolist()} is invalid: must be integers in [0, {n})"
+                    )
+            elif a.dtype.kind not in "iub":
+                raise ValueError(f"action dtype {a.dtype} is invalid: must be integers in [0, {n})")
+            a = a.astype(np.int64)
+            if np.any((a < 0) | (a >= n)):
+                raise ValueError(f"action={a.tolist()} is out of range: must be in [0, {n})")
+            return a
+        want = (B, n)
+        if a.shape != want and not (B == 1 and a.shape == (n,)):
+            raise ValueError(
+                f"action has shape {a.shape}: must be {want if B > 1 else (n,)} scores in [-1, 1]"
+            )
+        a = a.reshape(B, n).astype(np.float64)
+        if not np.all(np.isfinite(a)):
+            raise ValueError("action contains NaN or inf: scores must be finite, in [-1, 1]")
+        if np.any((a < -1.0 - 1e-6) | (a > 1.0 + 1e-6)):
+            raise ValueError(
+                f"action scores must lie in [-1, 1], got min {a.min():.4g}, max {a.max():.4g}"
+            )
+        assert self._mask is not None, "call reset() first"
+        return np.argmax(np.where(self._mask, a, -np.inf), axis=1)
+
+    # -------------------------------------------------------------------- step
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Step every sub-env. Returns (reward (B,), truncated (B,), info)."""
+        assert self.state is not None, "call reset() first"
+        a = self.decode(actions)
+        self.state, reward, info = core.step(self.state, a, self.params, self._outcomes)
+        truncated = self.state.slot >= self.params.episode_slots
+        self._refresh()
+        info["cost"] = info["dropped"].copy()
+        return reward, truncated, info
+
+    # ------------------------------------------------------------ observations
+    def observe(self) -> Any:
+        assert self.state is not None and self._outcomes is not None
+        if self.observation_mode == "flat":
+            return obs_mod.flat_obs(self.state, self.params, self._outcomes)
+        return obs_mod.graph_obs(self.state, self.params, self._outcomes)
+
+    def kpis(self) -> dict[str, np.ndarray]:
+        """(B,) snapshot of network KPIs: backlogs, utilisation, decision type."""
+        s, p = self.state, self.params
+        assert s is not None
+        share = np.maximum((1 - s.finetune) * s.edge_scale * s.edge_up, 1e-9)
+        return {
+            "slot": s.slot.copy(),
+            "decision_type": core.decision_type(s, p),
+            "edge_backlog_s": (s.edge_work_s / (p.edge_servers * share)).mean(axis=1),
+            "cloud_backlog_s": s.cloud_work_s / p.cloud_servers,
+            "uplink_backlog_s": s.up_wait_s.mean(axis=1),
+            "edge_utilization": np.minimum(
+                s.edge_work_s / (p.edge_servers * share * p.slot_s), 1.0
+            ).mean(axis=1),
+            "pending": core.pending(s),
+        }

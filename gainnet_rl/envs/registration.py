@@ -1,0 +1,27 @@
+"""Gymnasium registration of the GainNet ids (scalar and vector entry points)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENV_ID = "gainnet_rl/GainNet-v0"
+SCENARIO_IDS = {
+    "small": "gainnet_rl/GainNet-small-v0",
+    "medium": "gainnet_rl/GainNet-medium-v0",
+    "large": "gainnet_rl/GainNet-large-v0",
+}
+
+
+def register_envs() -> None:
+    """Register ``gainnet_rl/GainNet-v0`` and one id per packaged scenario (idempotent)."""
+    entries = [(ENV_ID, {})] + [(i, {"scenario": s}) for s, i in SCENARIO_IDS.items()]
+    for env_id, kwargs in entries:
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="gainnet_rl.envs.gainnet_env:GainNetEnv",
+            vector_entry_point="gainnet_rl.envs.vector_env:GainNetVectorEnv",
+            kwargs=kwargs,
+            disable_env_checker=False,
+        )
