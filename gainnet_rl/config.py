@@ -67,7 +67,9 @@ def load_scenario(
         scenario: a packaged scenario name (``small``, ``medium``, ``large``, ...)
             or a full config mapping (e.g. Hydra's ``cfg.scenario``).
         overrides: dotted keys to set on top, e.g. ``{"load": 1.5,
-            "network.edge_memory_gb": 16}``.
+            "network.edge_memory_gb": 16}``, applied in order. Setting a model's
+            ``_target_`` (``"mobility._target_"``) to another class replaces that
+            model's block, so its arguments start from the class defaults.
     """
     if isinstance(scenario, str):
         cfg = _load_group_file("scenario", scenario)
@@ -84,10 +86,30 @@ def load_scenario(
         )
     OmegaConf.set_struct(cfg, True)
     for key, value in (overrides or {}).items():
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(cfg, parent) if parent else None
+        if leaf == "_target_" and isinstance(node, DictConfig) and node.get(leaf) != value:
+            # A different model class: its arguments replace the old model's
+            # (set them with further overrides, e.g. "mobility.lanes").
+            OmegaConf.set_struct(cfg, False)
+            OmegaConf.update(cfg, parent, {"_target_": value}, merge=False)
+            OmegaConf.set_struct(cfg, True)
+            OmegaConf.set_struct(OmegaConf.select(cfg, parent), False)  # its arguments may follow
+            continue
         try:
             OmegaConf.update(cfg, key, value, merge=True)
-        except Exception as exc:  # omegaconf raises several types for unknown keys
-            raise ConfigError(f"override {key}={value!r} is invalid: {exc}") from None
+        except Exception:  # omegaconf raises several types for unknown keys
+            node, parts, where, leaf = cfg, key.split("."), "the scenario config", key
+            for i, part in enumerate(parts):  # find the first segment that does not exist
+                if not (isinstance(node, DictConfig) and part in node) or i == len(parts) - 1:
+                    leaf = part
+                    break
+                node, where = node[part], ".".join(parts[: i + 1])
+            known = sorted(node.keys()) if isinstance(node, DictConfig) else []
+            raise ConfigError(
+                f"override {key}={value!r} is invalid: {leaf!r} is not a key of {where}; "
+                f"must be one of {known}"
+            ) from None
     OmegaConf.set_struct(cfg, False)
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)

@@ -192,7 +192,7 @@ class Params:
 def edge_layout(num_edges: int, area_m: np.ndarray) -> np.ndarray:
     """(E, 2) edge positions: centres of a near-square grid of cells over the area."""
     w, h = float(area_m[0]), float(area_m[1])
-    cols = max(1, math.ceil(math.sqrt(num_edges * w / h)))
+    cols = min(num_edges, max(1, math.ceil(math.sqrt(num_edges * w / h))))
     rows = math.ceil(num_edges / cols)
     idx = np.arange(num_edges)
     x = (idx % cols + 0.5) * w / cols
