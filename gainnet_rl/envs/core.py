@@ -38,6 +38,34 @@ DECISION_REQUEST = 1
 DECISION_NONE = 2  # the episode is over
 
 RING_FIELDS = ("reward", "served", "dropped", "met", "quality", "latency", "energy", "cost")
+# Episode accumulators; the first block mirrors RING_FIELDS so a slot's events add in one go.
+EP_FIELDS = (
+    *RING_FIELDS,
+    "arrived",
+    "overflow",
+    "invalid",
+    "handovers",
+    "local_requests",
+    "edge_requests",
+    "cloud_requests",
+    "rejected",
+)
+# Per-call sums returned by :func:`step`; the first block mirrors RING_FIELDS[1:].
+STEP_INFO = (
+    "served",
+    "dropped",
+    "met",
+    "quality",
+    "latency_s",
+    "energy_j",
+    "cost_usd",
+    "invalid",
+    "slots_advanced",
+)
+_R = {k: i for i, k in enumerate(RING_FIELDS)}
+_EP = {k: i for i, k in enumerate(EP_FIELDS)}
+_NR = len(RING_FIELDS)
+_INFO_INVALID, _INFO_SLOTS = STEP_INFO.index("invalid"), STEP_INFO.index("slots_advanced")
 
 
 @dataclass
@@ -78,33 +106,23 @@ class State:
     sensed_mbit: np.ndarray  # (B, E) uploaded this frame, Mbit
     edge_up: np.ndarray  # (B, E) bool
     edge_scale: np.ndarray  # (B, E) compute multiplier (1 = nominal)
-    ring: dict[str, np.ndarray]  # RING_FIELDS -> (B, H) events booked per slot
-    ep: dict[str, np.ndarray]  # episode accumulators, (B,) each
+    ring_events: np.ndarray  # (B, H, len(RING_FIELDS)) request events booked per slot
+    ep_totals: np.ndarray  # (B, len(EP_FIELDS)) episode accumulators
     ep_latency_hist: np.ndarray  # (B, NB) int64 served latencies in LATENCY_BIN_S bins
 
     @property
     def batch_size(self) -> int:
         return int(self.key.shape[0])
 
+    @property
+    def ring(self) -> dict[str, np.ndarray]:
+        """RING_FIELDS -> (B, H) views of ``ring_events`` (writes go through)."""
+        return {k: self.ring_events[:, :, i] for i, k in enumerate(RING_FIELDS)}
 
-EP_FIELDS = (
-    "arrived",
-    "served",
-    "dropped",
-    "met",
-    "overflow",
-    "invalid",
-    "handovers",
-    "local_requests",
-    "edge_requests",
-    "cloud_requests",
-    "rejected",
-    "quality",
-    "latency",
-    "energy",
-    "cost",
-    "reward",
-)
+    @property
+    def ep(self) -> dict[str, np.ndarray]:
+        """EP_FIELDS -> (B,) views of ``ep_totals`` (writes go through)."""
+        return {k: self.ep_totals[:, i] for i, k in enumerate(EP_FIELDS)}
 
 
 def _map(state: State, fn: Any) -> State:
@@ -142,6 +160,90 @@ def concat(states: list[State]) -> State:
         else:
             out[f.name] = np.concatenate([getattr(s, f.name) for s in states])
     return State(**out)
+
+
+class _Rows:
+    """Gather and scatter of the sub-envs ``idx`` of a state (all when ``idx`` is
+    None: then reads are the state's own arrays and writes rebind them)."""
+
+    def __init__(self, state: State, idx: np.ndarray | None) -> None:
+        self.state, self.idx = state, idx
+        self.n = state.batch_size if idx is None else idx.size
+        self.rows = _arange(self.n) if idx is None else idx  # row indices, for pairs
+        self.sel: slice | np.ndarray = slice(None) if idx is None else idx  # row selection
+
+    def get(self, name: str) -> Any:
+        v = getattr(self.state, name)
+        if self.idx is None:
+            return v
+        return {k: a[self.idx] for k, a in v.items()} if isinstance(v, dict) else v[self.idx]
+
+    def set(self, name: str, value: Any) -> None:
+        if self.idx is None:
+            setattr(self.state, name, value)
+        elif isinstance(value, dict):
+            dst = getattr(self.state, name)
+            for k, a in value.items():
+                dst[k][self.idx] = a
+        else:
+            getattr(self.state, name)[self.idx] = value
+
+
+_ARANGE: dict[int, np.ndarray] = {}
+
+
+def _arange(n: int) -> np.ndarray:
+    """Read-only ``np.arange(n)`` (int64), cached."""
+    a = _ARANGE.get(n)
+    if a is None:
+        a = np.arange(n, dtype=np.int64)
+        a.flags.writeable = False
+        if len(_ARANGE) < 256:
+            _ARANGE[n] = a
+    return a
+
+
+def _max_last(x: np.ndarray) -> np.ndarray:
+    """Max over the short last axis of ``x`` (n, U, E).
+
+    numpy reduces a short last axis row by row, slowly; for large arrays the
+    reduction runs over a leading copy of that axis instead (same values).
+    """
+    if x.size < 4096:
+        return np.max(x, axis=-1)
+    return np.moveaxis(x, -1, 0).copy().max(axis=0)
+
+
+@dataclass(frozen=True)
+class _Derived:
+    """Constants derived from Params once (see :func:`_derived`)."""
+
+    plan_mask: np.ndarray  # (P,) bool
+    snr_offset_db: float  # device tx power over full-band noise, dB
+    work_table: np.ndarray  # (S, M, 3) fixed, per-input-unit, per-output-unit edge-seconds
+    service_cdf: np.ndarray  # (S,) cumulative request share
+    services: np.ndarray  # (S,) int64 arange
+
+
+def _derived(p: Params) -> _Derived:
+    """Per-Params constants, computed on first use and kept on the (frozen) instance."""
+    d = p.__dict__.get("_core_derived")
+    if d is None:
+        ch = p.channel
+        d = _Derived(
+            plan_mask=p.plan_memory_gb <= p.edge_memory_gb + 1e-9,
+            snr_offset_db=10
+            * np.log10(ch.device_tx_w / (ch.bs_noise_w_per_hz * p.edge_bandwidth_hz)),
+            work_table=np.stack(
+                [p.tier_work_fixed_s, p.tier_work_per_in_s, p.tier_work_per_out_s], axis=-1
+            ),
+            service_cdf=np.cumsum(p.service_share),
+            services=np.arange(p.num_services),
+        )
+        for a in (d.plan_mask, d.work_table, d.service_cdf, d.services):
+            a.flags.writeable = False
+        p.__dict__["_core_derived"] = d
+    return d
 
 
 # --------------------------------------------------------------------------- reset
@@ -191,11 +293,11 @@ def reset(keys: np.ndarray, p: Params) -> State:
         sensed_mbit=np.zeros((B, E)),
         edge_up=np.ones((B, E), bool),
         edge_scale=np.ones((B, E)),
-        ring={f: np.zeros((B, H)) for f in RING_FIELDS},
-        ep={f: np.zeros(B) for f in EP_FIELDS},
+        ring_events=np.zeros((B, H, _NR)),
+        ep_totals=np.zeros((B, len(EP_FIELDS))),
         ep_latency_hist=np.zeros((B, p.latency_bins), np.int64),
     )
-    _arrive(state, p)
+    _arrive(state, p, None)
     return state
 
 
@@ -204,16 +306,13 @@ def reset(keys: np.ndarray, p: Params) -> State:
 
 def decision_type(state: State, p: Params) -> np.ndarray:
     """(B,) DECISION_PLAN, DECISION_REQUEST or DECISION_NONE (episode over)."""
-    return np.where(
-        state.slot >= p.episode_slots,
-        DECISION_NONE,
-        np.where(state.plan_ptr < p.num_edges, DECISION_PLAN, DECISION_REQUEST),
-    )
+    # DECISION_PLAN = 0, DECISION_REQUEST = 1: the plan pointer past the last edge
+    return np.where(state.slot >= p.episode_slots, DECISION_NONE, state.plan_ptr >= p.num_edges)
 
 
 def plan_mask(p: Params) -> np.ndarray:
     """(P,) plans that fit an edge's memory."""
-    return p.plan_memory_gb <= p.edge_memory_gb + 1e-9
+    return _derived(p).plan_mask.copy()
 
 
 def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
@@ -225,9 +324,9 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     book the chosen option. Meaningless (but finite) where the current
     decision is not a request.
     """
-    B, E, Em = state.batch_size, p.num_edges, p.max_edges
-    ch = p.channel
-    rows = np.arange(B)
+    B, E, O = state.batch_size, p.num_edges, p.num_options
+    ch, d = p.channel, _derived(p)
+    rows = _arange(B)
     r = np.minimum(state.req_ptr, p.max_new_requests - 1)
     u = state.q_device[rows, r]
     s = state.q_service[rows, r]
@@ -235,35 +334,27 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     deadline = state.q_deadline_s[rows, r]
     min_q = state.q_min_quality[rows, r]
     private = state.q_private[rows, r]
-    in_bits, out_bits = in_u * p.bits_per_unit[s], out_u * p.bits_per_unit[s]
+    bits_per_unit = p.bits_per_unit[s]
+    in_bits, out_bits = in_u * bits_per_unit, out_u * bits_per_unit
 
-    def work(tier: np.ndarray) -> np.ndarray:  # edge-seconds at speed 1
-        t = np.maximum(tier, 0)
-        ss = s if tier.ndim == 1 else s[:, None]
-        iu = in_u if tier.ndim == 1 else in_u[:, None]
-        ou = out_u if tier.ndim == 1 else out_u[:, None]
-        return (
-            p.tier_work_fixed_s[ss, t]
-            + p.tier_work_per_in_s[ss, t] * iu
-            + p.tier_work_per_out_s[ss, t] * ou
-        )
+    def work(w: np.ndarray, iu: np.ndarray, ou: np.ndarray) -> np.ndarray:
+        # edge-seconds at speed 1 from work_table rows w (..., 3)
+        return w[..., 0] + w[..., 1] * iu + w[..., 2] * ou
 
     g_db = state.gain_db[rows, u]  # (B, E)
     fading = state.channel["h_re"][rows, u] ** 2 + state.channel["h_im"][rows, u] ** 2
     g = 10.0 ** (g_db / 10.0) * fading
-    full_band_snr_db = g_db + 10 * np.log10(
-        ch.device_tx_w / (ch.bs_noise_w_per_hz * p.edge_bandwidth_hz)
-    )
     # --- edges
     tier_e = state.edge_tier[rows, :, s]
     ready = state.tier_ready_slot[rows, :, s] <= state.slot[:, None]
-    valid_e = (tier_e >= 0) & ready & (full_band_snr_db >= ch.min_snr_db) & state.edge_up
+    valid_e = (tier_e >= 0) & ready & (g_db + d.snr_offset_db >= ch.min_snr_db) & state.edge_up
     bw = (1.0 - state.sensing) * p.edge_bandwidth_hz
     rate_up = bw * np.log2(1.0 + ch.device_tx_w * g / (ch.bs_noise_w_per_hz * bw))
     air = in_bits[:, None] / rate_up
     up_end = state.up_wait_s + air
     share = np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
-    work_e = work(tier_e) / p.edge_speed  # s at full edge speed
+    tier_e0 = np.maximum(tier_e, 0)
+    work_e = work(d.work_table[s[:, None], tier_e0], in_u[:, None], out_u[:, None]) / p.edge_speed
     comp_end = np.maximum(up_end, state.edge_work_s / (p.edge_servers * share)) + work_e / share
     rate_dl = p.edge_bandwidth_hz * np.log2(
         1.0 + ch.bs_tx_w * g / (ch.device_noise_w_per_hz * p.edge_bandwidth_hz)
@@ -271,12 +362,12 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     t_dl = out_bits[:, None] / rate_dl
     lat_e = comp_end + t_dl
     kfac_e = 1.0 - np.exp(-state.knowledge_mbit / p.knowledge_scale_mbit)
-    q_e = p.tier_quality[s[:, None], np.maximum(tier_e, 0)] + p.finetune_gain[s][:, None] * kfac_e
+    q_e = p.tier_quality[s[:, None], tier_e0] + p.finetune_gain[s][:, None] * kfac_e
     en_e = ch.device_tx_w * air + p.edge_power_w * work_e / share
     # --- cloud, through the associated edge and its backhaul
     a = state.assoc[rows, u]
     bh_end = np.maximum(up_end[rows, a], state.bh_wait_s[rows, a]) + in_bits / p.backhaul_bps
-    work_c = work(np.full(B, 2)) / p.cloud_speed
+    work_c = work(d.work_table[s, 2], in_u, out_u) / p.cloud_speed
     start_c = np.maximum(bh_end + p.backhaul_latency_s, state.cloud_work_s / p.cloud_servers)
     lat_c = start_c + work_c + out_bits / p.backhaul_bps + p.backhaul_latency_s + t_dl[rows, a]
     kfac_c = 1.0 - np.exp(-state.cloud_knowledge_mbit / p.knowledge_scale_mbit)
@@ -284,26 +375,26 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     en_c = ch.device_tx_w * air[rows, a] + p.cloud_power_w * work_c
     # --- local
     tier_l = p.device_tier[s]
-    work_l = work(tier_l) / p.device_speed
+    tier_l0 = np.maximum(tier_l, 0)
+    work_l = work(d.work_table[s, tier_l0], in_u, out_u) / p.device_speed
     lat_l = state.device_work_s[rows, u] + work_l
-    q_l = p.tier_quality[s, np.maximum(tier_l, 0)]
-    # --- assemble [local, edges (padded), cloud, reject]
-    O = p.num_options
-    pad = Em - E
-
-    def assemble(local, edge, cloud, reject, fill=0.0):  # type: ignore[no-untyped-def]
-        parts = [local[:, None], edge]
-        if pad:
-            parts.append(np.full((B, pad), fill, dtype=np.asarray(edge).dtype))
-        parts += [cloud[:, None], reject[:, None]]
-        return np.concatenate(parts, axis=1)
-
-    zeros, ones = np.zeros(B), np.ones(B, bool)
-    valid = assemble(tier_l >= 0, valid_e, ~private, ones, fill=False)
-    latency = assemble(lat_l, lat_e, lat_c, zeros)
-    quality = assemble(q_l, q_e, q_c, zeros)
-    energy = assemble(p.device_power_w * work_l, en_e, en_c, zeros)
-    cost = assemble(zeros, np.zeros((B, E)), p.cloud_price_per_s * work_c, zeros)
+    q_l = p.tier_quality[s, tier_l0]
+    # --- assemble [local, edges (padded with zeros), cloud, reject (zeros)]
+    latency, quality, energy, cost = np.zeros((4, B, O))
+    for out, local, edge, cloud in (
+        (latency, lat_l, lat_e, lat_c),
+        (quality, q_l, q_e, q_c),
+        (energy, p.device_power_w * work_l, en_e, en_c),
+    ):
+        out[:, 0], out[:, 1 : 1 + E], out[:, O - 2] = local, edge, cloud
+    cost[:, O - 2] = p.cloud_price_per_s * work_c
+    valid = np.zeros((B, O), dtype=bool)
+    valid[:, 0], valid[:, 1 : 1 + E], valid[:, O - 2], valid[:, O - 1] = (
+        tier_l >= 0,
+        valid_e,
+        ~private,
+        True,
+    )
     dropped = latency > deadline[:, None]
     dropped[:, O - 1] = True
     met = ~dropped & (quality >= min_q[:, None])
@@ -338,7 +429,7 @@ def action_mask(
     B, N = state.batch_size, p.num_actions
     mask = np.zeros((B, N), dtype=bool)
     dtype = decision_type(state, p)
-    mask[dtype == DECISION_PLAN, : p.num_plans] = plan_mask(p)
+    mask[dtype == DECISION_PLAN, : p.num_plans] = _derived(p).plan_mask
     req = dtype == DECISION_REQUEST
     if req.any():
         out = outcomes if outcomes is not None else request_outcomes(state, p)
@@ -368,35 +459,23 @@ def step(
         (state, reward (B,), info) where info holds (B,) arrays of what the
         call's slots produced: ``served``, ``dropped``, ``met``, ``quality``
         (sum), ``latency_s`` (sum), ``energy_j``, ``cost_usd``, ``invalid``,
-        ``slots_advanced``.
+        ``slots_advanced`` (:data:`STEP_INFO`).
     """
     B = state.batch_size
     action = np.asarray(action, dtype=np.int64)
     dtype = decision_type(state, p)
     reward = np.zeros(B)
-    info = {
-        k: np.zeros(B)
-        for k in (
-            "served",
-            "dropped",
-            "met",
-            "quality",
-            "latency_s",
-            "energy_j",
-            "cost_usd",
-            "invalid",
-            "slots_advanced",
-        )
-    }
+    acc = np.zeros((len(STEP_INFO), B))  # rows: STEP_INFO
     is_plan = np.flatnonzero(dtype == DECISION_PLAN)
     if is_plan.size:
-        _apply_plan(state, p, is_plan, action[is_plan], info)
+        _apply_plan(state, p, is_plan, action[is_plan], acc[_INFO_INVALID])
     is_req = np.flatnonzero(dtype == DECISION_REQUEST)
     if is_req.size:
         out = outcomes if outcomes is not None else request_outcomes(state, p)
-        _apply_request(state, p, is_req, action[is_req], out, info)
-    reward -= p.reward.w_invalid * info["invalid"]
-    state.ep["reward"] -= p.reward.w_invalid * info["invalid"]
+        _apply_request(state, p, is_req, action[is_req], out, acc[_INFO_INVALID])
+    penalty = p.reward.w_invalid * acc[_INFO_INVALID]
+    reward -= penalty
+    state.ep_totals[:, _EP["reward"]] -= penalty
     # Advance every sub-env whose slot is fully decided, repeatedly while slots are empty.
     while True:
         need = np.flatnonzero(
@@ -406,29 +485,26 @@ def step(
         )
         if need.size == 0:
             break
-        sub = take(state, need) if need.size < B else state
-        r, slot_info = _advance(sub, p)
-        if sub is not state:
-            put(state, need, sub)
-        reward[need] += r
-        for k, v in slot_info.items():
-            info[k][need] += v
-        info["slots_advanced"][need] += 1
-    return state, reward, info
+        sel = need if need.size < B else slice(None)
+        ev = _advance(state, p, need if need.size < B else None)
+        reward[sel] += ev[:, _R["reward"]]
+        acc[: _NR - 1, sel] += ev[:, 1:].T
+        acc[_INFO_SLOTS, sel] += 1
+    return state, reward, dict(zip(STEP_INFO, acc, strict=True))
 
 
 def _apply_plan(
-    state: State, p: Params, idx: np.ndarray, act: np.ndarray, info: dict[str, np.ndarray]
+    state: State, p: Params, idx: np.ndarray, act: np.ndarray, invalid: np.ndarray
 ) -> None:
     e = state.plan_ptr[idx]
-    ok = (act < p.num_plans) & plan_mask(p)[np.minimum(act, p.num_plans - 1)]
-    info["invalid"][idx] += ~ok
-    state.ep["invalid"][idx] += ~ok
+    ok = (act < p.num_plans) & _derived(p).plan_mask[np.minimum(act, p.num_plans - 1)]
+    invalid[idx] += ~ok
+    state.ep_totals[idx, _EP["invalid"]] += ~ok
     go, eg, ag = idx[ok], e[ok], act[ok]
     new_tiers = p.plan_tiers[ag]  # (n, S)
     old = state.edge_tier[go, eg]
     changed = (new_tiers != old) & (new_tiers >= 0)
-    mem = p.tier_memory_gb[np.arange(p.num_services)[None, :], np.maximum(new_tiers, 0)]
+    mem = p.tier_memory_gb[_derived(p).services[None, :], np.maximum(new_tiers, 0)]
     load_slots = np.ceil(np.where(changed, mem, 0.0) / p.model_load_gb_per_s / p.slot_s)
     state.tier_ready_slot[go, eg] = np.where(
         changed, state.slot[go, None] + load_slots.astype(np.int64), state.tier_ready_slot[go, eg]
@@ -440,34 +516,21 @@ def _apply_plan(
     state.plan_ptr[idx] += 1
 
 
-def _book(
-    state: State,
-    p: Params,
-    idx: np.ndarray,
-    offset_slots: np.ndarray,
-    values: dict[str, np.ndarray],
-) -> None:
-    """Book request events of sub-envs ``idx`` into the ring, ``offset_slots`` ahead."""
-    h = (state.slot[idx] + offset_slots) % p.ring_slots
-    for k, v in values.items():
-        state.ring[k][idx, h] += v
-
-
 def _apply_request(
     state: State,
     p: Params,
     idx: np.ndarray,
     act: np.ndarray,
     out: dict[str, np.ndarray],
-    info: dict[str, np.ndarray],
+    invalid: np.ndarray,
 ) -> None:
     O = p.num_options
     reject = O - 1
     in_range = act < O
     a = np.where(in_range, act, reject)
     ok = in_range & out["valid"][idx, a]
-    info["invalid"][idx] += ~ok
-    state.ep["invalid"][idx] += ~ok
+    invalid[idx] += ~ok
+    state.ep_totals[idx, _EP["invalid"]] += ~ok
     a = np.where(ok, a, reject)  # a forbidden choice rejects the request
     pick = lambda k: out[k][idx, a]
     dropped = pick("dropped")
@@ -476,22 +539,21 @@ def _apply_request(
     when_s = np.where(a == reject, 0.0, np.where(dropped, deadline, latency))
     offset = np.floor(when_s / p.slot_s + 1e-9).astype(np.int64)
     served = ~dropped
-    _book(
-        state,
-        p,
-        idx,
-        offset,
-        {
-            "reward": pick("reward"),
-            "served": served,
-            "dropped": dropped,
-            "met": pick("met"),
-            "quality": quality * served,
-            "latency": latency * served,
-            "energy": pick("energy_j"),
-            "cost": pick("cost_usd"),
-        },
+    # Book the request's events into the ring, ``offset`` slots ahead (RING_FIELDS order).
+    events = np.stack(
+        [
+            pick("reward"),
+            served,
+            dropped,
+            pick("met"),
+            quality * served,
+            latency * served,
+            pick("energy_j"),
+            pick("cost_usd"),
+        ],
+        axis=1,
     )
+    state.ring_events[idx, (state.slot[idx] + offset) % p.ring_slots] += events
     in_episode = served & (state.slot[idx] + offset < p.episode_slots)
     b = np.minimum((latency / LATENCY_BIN_S).astype(np.int64), p.latency_bins - 1)
     state.ep_latency_hist[idx[in_episode], b[in_episode]] += 1
@@ -499,7 +561,7 @@ def _apply_request(
     u, ae = out["device"][idx], out["assoc"][idx]
     is_local, is_cloud = a == 0, a == O - 2
     is_edge = (a >= 1) & (a <= p.max_edges)
-    e = np.clip(a - 1, 0, p.num_edges - 1)
+    e = np.minimum(np.maximum(a - 1, 0), p.num_edges - 1)
     i = idx[is_local]
     state.device_work_s[i, u[is_local]] += out["work_local_s"][i]
     i, ee = idx[is_edge], e[is_edge]
@@ -509,162 +571,170 @@ def _apply_request(
     state.up_wait_s[i, ac] = out["up_end_s"][i, ac]
     state.bh_wait_s[i, ac] = out["bh_end_s"][i]
     state.cloud_work_s[i] += out["work_cloud_s"][i]
-    state.ep["local_requests"][idx] += is_local
-    state.ep["edge_requests"][idx] += is_edge
-    state.ep["cloud_requests"][idx] += is_cloud
-    state.ep["rejected"][idx] += a == reject
+    # local_requests, edge_requests, cloud_requests, rejected (adjacent in EP_FIELDS)
+    state.ep_totals[idx, _EP["local_requests"] : _EP["rejected"] + 1] += np.stack(
+        [is_local, is_edge, is_cloud, a == reject], axis=1
+    )
     state.req_ptr[idx] += 1
 
 
-def _advance(s: State, p: Params) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Advance every sub-env of ``s`` by one slot (in place). Returns the slot's
-    reward and per-slot event sums."""
-    B, _U, E = s.batch_size, p.num_devices, p.num_edges
+def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
+    """Advance sub-envs ``idx`` of ``s`` (all when None) by one slot, in place.
+
+    Returns an (n, len(RING_FIELDS)) array of the slot's event sums per
+    advanced sub-env; its ``reward`` column is the slot's reward and its
+    ``energy`` column includes the slot's sensing and fine-tuning energy.
+    """
+    E, U = p.num_edges, p.num_devices
     ch = p.channel
-    rows = np.arange(B)
-    h = s.slot % p.ring_slots
-    ev = {k: s.ring[k][rows, h].copy() for k in RING_FIELDS}
-    for k in RING_FIELDS:
-        s.ring[k][rows, h] = 0.0
+    sub = _Rows(s, idx)
+    n, rows = sub.n, sub.rows
+    # Events booked for this slot, then cleared from the ring.
+    h = sub.get("slot") % p.ring_slots
+    ev = s.ring_events[rows, h]  # (n, F) copy
+    s.ring_events[rows, h] = 0.0
     # Sensing during the slot: devices of an edge with a sensing share fill
     # their buffers and upload over an equal split of that share.
-    on = s.sensing[rows[:, None], s.assoc] > 0  # (B, U)
-    s.sense_buffer_bits = np.minimum(
-        s.sense_buffer_bits + p.sensing_rate_bps * p.slot_s * on, p.sensing_buffer_bits
+    assoc = sub.get("assoc")
+    edge_of = _arange(n)[:, None] * E + assoc  # (n, U) flat (sub-env, edge) index
+    sens_u = sub.get("sensing").reshape(-1)[edge_of]
+    on = sens_u > 0  # (n, U)
+    buf = np.minimum(
+        sub.get("sense_buffer_bits") + p.sensing_rate_bps * p.slot_s * on, p.sensing_buffer_bits
     )
-    onehot = s.assoc[:, :, None] == np.arange(E)[None, None, :]  # (B, U, E)
-    n_on = np.sum(onehot & on[:, :, None], axis=1)  # (B, E)
-    bw = (
-        s.sensing[rows[:, None], s.assoc]
-        * p.edge_bandwidth_hz
-        / np.maximum(n_on[rows[:, None], s.assoc], 1)
-    )
-    g_assoc = 10.0 ** (np.take_along_axis(s.gain_db, s.assoc[:, :, None], 2)[..., 0] / 10.0)
+    # devices sharing each one's edge; where sensing is off the share is 0 anyway
+    n_same = np.bincount(edge_of.reshape(-1), minlength=n * E)[edge_of]
+    bw = sens_u * p.edge_bandwidth_hz / np.maximum(n_same, 1)
+    link_of = (_arange(n * U) * E).reshape(n, U) + assoc  # (n, U) flat (sub-env, device, edge)
+    chan = sub.get("channel")
+    g_assoc = 10.0 ** (sub.get("gain_db").reshape(-1)[link_of] / 10.0)
     g_assoc = g_assoc * (
-        np.take_along_axis(s.channel["h_re"], s.assoc[:, :, None], 2)[..., 0] ** 2
-        + np.take_along_axis(s.channel["h_im"], s.assoc[:, :, None], 2)[..., 0] ** 2
+        chan["h_re"].reshape(-1)[link_of] ** 2 + chan["h_im"].reshape(-1)[link_of] ** 2
     )
     bw_safe = np.maximum(bw, 1e-9)
     rate = np.where(
         on, bw * np.log2(1.0 + ch.device_tx_w * g_assoc / (ch.bs_noise_w_per_hz * bw_safe)), 0.0
     )
-    up_bits = np.minimum(s.sense_buffer_bits, rate * p.slot_s)
-    s.sense_buffer_bits = s.sense_buffer_bits - up_bits
-    s.sensed_mbit = s.sensed_mbit + np.sum(onehot * (up_bits / 1e6)[:, :, None], axis=1)
+    up_bits = np.minimum(buf, rate * p.slot_s)
+    sub.set("sense_buffer_bits", buf - up_bits)
+    sensed = sub.get("sensed_mbit") + np.bincount(
+        edge_of.reshape(-1), weights=(up_bits / 1e6).reshape(-1), minlength=n * E
+    ).reshape(n, E)
     up_time = np.divide(up_bits, rate, out=np.zeros_like(up_bits), where=rate > 0)
+    finetune, edge_scale, edge_up = sub.get("finetune"), sub.get("edge_scale"), sub.get("edge_up")
     overhead_j = ch.device_tx_w * up_time.sum(axis=1) + p.edge_power_w * p.slot_s * np.sum(
-        s.finetune * s.edge_scale * s.edge_up, 1
+        finetune * edge_scale * edge_up, 1
     )
-    reward = ev["reward"] + p.reward.slot_reward(overhead_j)
+    ev[:, _R["reward"]] += p.reward.slot_reward(overhead_j)
+    ev[:, _R["energy"]] += overhead_j
     # Queues drain.
-    share = (1.0 - s.finetune) * s.edge_scale * s.edge_up
-    s.edge_work_s = np.maximum(s.edge_work_s - p.edge_servers * share * p.slot_s, 0.0)
-    s.up_wait_s = np.maximum(s.up_wait_s - p.slot_s, 0.0)
-    s.bh_wait_s = np.maximum(s.bh_wait_s - p.slot_s, 0.0)
-    s.cloud_work_s = np.maximum(s.cloud_work_s - p.cloud_servers * p.slot_s, 0.0)
-    s.device_work_s = np.maximum(s.device_work_s - p.slot_s, 0.0)
-    # Episode accounting of this slot's events.
-    for k_ep, k_ev in [
-        ("served", "served"),
-        ("dropped", "dropped"),
-        ("met", "met"),
-        ("quality", "quality"),
-        ("latency", "latency"),
-        ("cost", "cost"),
-    ]:
-        s.ep[k_ep] += ev[k_ev]
-    s.ep["energy"] += ev["energy"] + overhead_j
-    s.ep["reward"] += reward
+    share = (1.0 - finetune) * edge_scale * edge_up
+    sub.set(
+        "edge_work_s",
+        np.maximum(sub.get("edge_work_s") - p.edge_servers * share * p.slot_s, 0.0),
+    )
+    for name in ("up_wait_s", "bh_wait_s", "device_work_s"):
+        sub.set(name, np.maximum(sub.get(name) - p.slot_s, 0.0))
+    sub.set("cloud_work_s", np.maximum(sub.get("cloud_work_s") - p.cloud_servers * p.slot_s, 0.0))
     # Time moves: mobility, channel, association.
-    s.slot = s.slot + 1
-    t = s.slot
-    s.mobility, moved = p.mobility.step(s.mobility, s.key, t, p.slot_s, p.area_m)
-    s.channel = ch.evolve(s.channel, s.key, t, moved, s.mobility["speed_mps"], p.slot_s)
-    s.gain_db = ch.large_scale_gain_db(s.channel, s.mobility["pos_m"], p.edge_xy_m)
-    best = np.argmax(s.gain_db, axis=2)
-    cur = np.take_along_axis(s.gain_db, s.assoc[:, :, None], 2)[..., 0]
-    better = np.take_along_axis(s.gain_db, best[:, :, None], 2)[..., 0]
-    handover = better > cur + ch.handover_hysteresis_db
-    s.assoc = np.where(handover, best, s.assoc)
-    s.ep["handovers"] += handover.sum(axis=1)
+    t = sub.get("slot") + 1
+    key = sub.get("key")
+    mobility, moved = p.mobility.step(sub.get("mobility"), key, t, p.slot_s, p.area_m)
+    chan = ch.evolve(chan, key, t, moved, mobility["speed_mps"], p.slot_s)
+    gain_db = ch.large_scale_gain_db(chan, mobility["pos_m"], p.edge_xy_m)
+    handover = _max_last(gain_db) > gain_db.reshape(-1)[link_of] + ch.handover_hysteresis_db
+    hb, hu = np.nonzero(handover)  # few: the strongest edge is needed only there
+    assoc = assoc.copy() if idx is None else assoc  # (a gathered copy already otherwise)
+    assoc[hb, hu] = np.argmax(gain_db[hb, hu], axis=-1)
+    sub.set("assoc", assoc)
+    for name, value in (
+        ("slot", t),
+        ("mobility", mobility),
+        ("channel", chan),
+        ("gain_db", gain_db),
+    ):
+        sub.set(name, value)
+    # Episode accounting of this slot's events.
+    s.ep_totals[sub.sel, :_NR] += ev
+    s.ep_totals[sub.sel, _EP["handovers"]] += handover.sum(axis=1)
     # Frame boundary: knowledge from fine-tuning sensed data, decay, relay to cloud.
     frame = (t % p.frame_slots == 0) & (t < p.episode_slots)
     if frame.any():
         f = np.flatnonzero(frame)
         ft_cap = (
-            s.finetune[f]
-            * s.edge_scale[f]
-            * s.edge_up[f]
+            finetune[f]
+            * edge_scale[f]
+            * edge_up[f]
             * p.edge_speed
             * p.frame_slots
             * p.slot_s
             * p.finetune_mbit_per_s
         )
-        gain = np.minimum(s.sensed_mbit[f], ft_cap)
-        s.knowledge_mbit[f] = p.knowledge_decay * s.knowledge_mbit[f] + gain
-        s.cloud_knowledge_mbit[f] = p.knowledge_decay * s.cloud_knowledge_mbit[
+        gain = np.minimum(sensed[f], ft_cap)
+        knowledge, cloud_knowledge = sub.get("knowledge_mbit"), sub.get("cloud_knowledge_mbit")
+        knowledge[f] = p.knowledge_decay * knowledge[f] + gain
+        cloud_knowledge[f] = p.knowledge_decay * cloud_knowledge[
             f
         ] + p.cloud_relay_fraction * gain.sum(axis=1)
-        s.sensed_mbit[f] = 0.0
-    s.plan_ptr = np.where(frame, 0, E)
-    slot_info = {
-        "served": ev["served"],
-        "dropped": ev["dropped"],
-        "met": ev["met"],
-        "quality": ev["quality"],
-        "latency_s": ev["latency"],
-        "energy_j": ev["energy"] + overhead_j,
-        "cost_usd": ev["cost"],
-    }
-    _arrive(s, p)
-    return reward, slot_info
+        sensed[f] = 0.0
+        sub.set("knowledge_mbit", knowledge)
+        sub.set("cloud_knowledge_mbit", cloud_knowledge)
+    sub.set("sensed_mbit", sensed)
+    sub.set("plan_ptr", np.where(frame, 0, E))
+    _arrive(s, p, idx)
+    return ev
 
 
-def _arrive(s: State, p: Params) -> None:
-    """Draw the requests of slot ``s.slot`` into the queue (none at the episode's end)."""
-    B, U, R = s.batch_size, p.num_devices, p.max_new_requests
-    t = s.slot
-    s.arrivals, counts = p.arrivals.sample(s.arrivals, s.key, t, U, p.load, p.slot_s)
+def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
+    """Draw the requests of slot ``s.slot`` of sub-envs ``idx`` (all when None)
+    into the queue (none at the episode's end)."""
+    U, R = p.num_devices, p.max_new_requests
+    sub = _Rows(s, idx)
+    n, rows = sub.n, sub.rows
+    key, t = sub.get("key"), sub.get("slot")
+    arrivals, counts = p.arrivals.sample(sub.get("arrivals"), key, t, U, p.load, p.slot_s)
+    sub.set("arrivals", arrivals)
     counts = np.where((t < p.episode_slots)[:, None], counts, 0)
-    n = counts.sum(axis=1)
-    s.ep["arrived"] += n
-    overflow = np.maximum(n - R, 0)
+    total = counts.sum(axis=1)
+    s.ep_totals[sub.sel, _EP["arrived"]] += total
+    overflow = np.maximum(total - R, 0)
     if overflow.any():  # the queue holds R per slot; the rest are dropped, and counted
-        s.ep["overflow"] += overflow
-        _book(
-            s,
-            p,
-            np.arange(B),
-            np.zeros(B, np.int64),
-            {"dropped": overflow.astype(float), "reward": -p.reward.w_drop * overflow},
-        )
-    s.n_req = np.minimum(n, R)
-    s.req_ptr = np.zeros(B, np.int64)
-    if not n.any():
+        s.ep_totals[sub.sel, _EP["overflow"]] += overflow
+        h = t % p.ring_slots
+        s.ring_events[rows, h, _R["dropped"]] += overflow.astype(float)
+        s.ring_events[rows, h, _R["reward"]] += -p.reward.w_drop * overflow
+    sub.set("n_req", np.minimum(total, R))
+    sub.set("req_ptr", np.zeros(n, np.int64))
+    if not total.any():
         return
-    # Arrival order within the slot is random: sort (env, uniform key) pairs.
-    order_key = rng.uniform(s.key, t, rng.Stream.ARRIVAL_ORDER, (U,))
-    flat = np.repeat(np.arange(B * U), counts.ravel())
+    # One entry per request: (sub-env, device), by sub-env then device.
+    flat = np.repeat(_arange(n * U), counts.reshape(-1))
     env = flat // U
-    order = np.lexsort((order_key.ravel()[flat], env))
-    flat, env = flat[order], env[order]
-    start = np.concatenate([[0], np.cumsum(n)[:-1]])
-    rank = np.arange(flat.size) - start[env]
+    dev = flat - env * U
+    if total.max() > 1:
+        # Arrival order within the slot is random: sort by (sub-env, a uniform key per device).
+        order_key = rng.uniform_at(key[env], t[env], rng.Stream.ARRIVAL_ORDER, dev[:, None])
+        order = np.lexsort((order_key[:, 0], env))
+        env, dev = env[order], dev[order]
+    start = np.cumsum(total) - total
+    rank = _arange(env.size) - start[env]
     keep = rank < R
-    env, rank, dev = env[keep], rank[keep], flat[keep] % U
-    s.q_device[env, rank] = dev
+    env, rank, dev = env[keep], rank[keep], dev[keep]
+    at = rows[env]
+    s.q_device[at, rank] = dev
     # Request fields per queue position (so a sub-env's draws do not depend on B).
-    v = rng.uniform(s.key, t, rng.Stream.REQUEST_FIELDS, (R, 6))[env, rank]
-    svc = np.minimum(
-        np.searchsorted(np.cumsum(p.service_share), v[:, 0], side="right"), p.num_services - 1
+    v = rng.uniform_at(
+        key[env], t[env], rng.Stream.REQUEST_FIELDS, rank[:, None] * 6 + _arange(6)[None, :]
     )
+    d = _derived(p)
+    svc = np.minimum(np.searchsorted(d.service_cdf, v[:, 0], side="right"), p.num_services - 1)
     lerp = lambda lo, hi, x: lo[svc] + (hi[svc] - lo[svc]) * x
-    s.q_service[env, rank] = svc
-    s.q_deadline_s[env, rank] = lerp(p.deadline_lo_s, p.deadline_hi_s, v[:, 1])
-    s.q_in_units[env, rank] = np.round(lerp(p.in_units_lo, p.in_units_hi, v[:, 2]))
-    s.q_out_units[env, rank] = np.round(lerp(p.out_units_lo, p.out_units_hi, v[:, 3]))
-    s.q_min_quality[env, rank] = lerp(p.min_quality_lo, p.min_quality_hi, v[:, 4])
-    s.q_private[env, rank] = v[:, 5] < p.private_prob[svc]
+    s.q_service[at, rank] = svc
+    s.q_deadline_s[at, rank] = lerp(p.deadline_lo_s, p.deadline_hi_s, v[:, 1])
+    s.q_in_units[at, rank] = np.round(lerp(p.in_units_lo, p.in_units_hi, v[:, 2]))
+    s.q_out_units[at, rank] = np.round(lerp(p.out_units_lo, p.out_units_hi, v[:, 3]))
+    s.q_min_quality[at, rank] = lerp(p.min_quality_lo, p.min_quality_hi, v[:, 4])
+    s.q_private[at, rank] = v[:, 5] < p.private_prob[svc]
 
 
 # ------------------------------------------------------------------------- metrics
@@ -672,7 +742,8 @@ def _arrive(s: State, p: Params) -> None:
 
 def pending(state: State) -> np.ndarray:
     """(B,) requests decided but not yet served or dropped."""
-    return state.ring["served"].sum(axis=1) + state.ring["dropped"].sum(axis=1)
+    ring = state.ring_events
+    return ring[:, :, _R["served"]].sum(axis=1) + ring[:, :, _R["dropped"]].sum(axis=1)
 
 
 def undecided(state: State) -> np.ndarray:

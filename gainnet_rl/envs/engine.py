@@ -110,12 +110,17 @@ class Engine:
         keys = rng.episode_key(self.base_key[idx], self.episode[idx])
         self.episode[idx] += 1
         fresh = core.reset(keys, self.params)
-        if len(idx) == self.num_envs:
+        if self.state is None or np.array_equal(idx, np.arange(self.num_envs)):
             self.state = fresh
-        else:
-            assert self.state is not None
-            core.put(self.state, idx, fresh)
-        self._refresh()
+            self._refresh()
+            return
+        # Only the reset rows change: refresh their outcomes and masks alone.
+        core.put(self.state, idx, fresh)
+        assert self._outcomes is not None and self._mask is not None
+        out = core.request_outcomes(fresh, self.params)
+        for k, v in out.items():
+            self._outcomes[k][idx] = v
+        self._mask[idx] = core.action_mask(fresh, self.params, out)
 
     def _refresh(self) -> None:
         assert self.state is not None
@@ -183,25 +188,31 @@ class Engine:
         return reward, truncated, info
 
     # ------------------------------------------------------------ observations
-    def observe(self) -> Any:
+    def observe(self, idx: np.ndarray | None = None) -> Any:
+        """Observations of all sub-envs, or of sub-envs ``idx`` only."""
         assert self.state is not None and self._outcomes is not None
+        state, out = self.state, self._outcomes
+        if idx is not None:
+            state, out = core.take(state, idx), {k: v[idx] for k, v in out.items()}
         if self.observation_mode == "flat":
-            return obs_mod.flat_obs(self.state, self.params, self._outcomes)
-        return obs_mod.graph_obs(self.state, self.params, self._outcomes)
+            return obs_mod.flat_obs(state, self.params, out)
+        return obs_mod.graph_obs(state, self.params, out)
 
     def kpis(self) -> dict[str, np.ndarray]:
         """(B,) snapshot of network KPIs: backlogs, utilisation, decision type."""
         s, p = self.state, self.params
         assert s is not None
         share = np.maximum((1 - s.finetune) * s.edge_scale * s.edge_up, 1e-9)
+        E = p.num_edges  # x.sum(axis=1) / E is x.mean(axis=1), without its Python overhead
         return {
             "slot": s.slot.copy(),
             "decision_type": core.decision_type(s, p),
-            "edge_backlog_s": (s.edge_work_s / (p.edge_servers * share)).mean(axis=1),
+            "edge_backlog_s": (s.edge_work_s / (p.edge_servers * share)).sum(axis=1) / E,
             "cloud_backlog_s": s.cloud_work_s / p.cloud_servers,
-            "uplink_backlog_s": s.up_wait_s.mean(axis=1),
+            "uplink_backlog_s": s.up_wait_s.sum(axis=1) / E,
             "edge_utilization": np.minimum(
                 s.edge_work_s / (p.edge_servers * share * p.slot_s), 1.0
-            ).mean(axis=1),
+            ).sum(axis=1)
+            / E,
             "pending": core.pending(s),
         }

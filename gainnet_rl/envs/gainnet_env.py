@@ -14,7 +14,11 @@ from gainnet_rl.envs.params import Params
 
 
 def _scalar_info(info: Mapping[str, np.ndarray], i: int) -> dict[str, Any]:
-    return {k: v[i].item() if np.ndim(v[i]) == 0 else v[i] for k, v in info.items()}
+    out = {}
+    for k, v in info.items():
+        x = v[i]
+        out[k] = x.item() if isinstance(x, np.generic) else x
+    return out
 
 
 class GainNetEnv(gym.Env):

@@ -45,7 +45,7 @@ def _sizes(p: Params) -> dict[str, int]:
 
 def flat_size(p: Params) -> int:
     """Length of the flat observation vector."""
-    return sum(_sizes(p).values())
+    return _layout(p)["size"][0]
 
 
 def flat_space(p: Params) -> spaces.Box:
@@ -68,99 +68,130 @@ def graph_space(p: Params) -> spaces.Dict:
     )
 
 
+_PART_NAMES = ("global", "plan", "request", "edges", "options")
+
+
+def _layout(p: Params) -> dict[str, tuple[int, int, tuple[int, ...]]]:
+    """(offset, end) in the flat vector and per-sub-env shape of each part, and
+    ``"size"``: (flat size, ()). Computed once per Params (kept on the instance)."""
+    layout = p.__dict__.get("_obs_layout")
+    if layout is None:
+        sizes = _sizes(p)
+        S, Em, O = p.num_services, p.max_edges, p.num_options
+        shapes = {
+            "global": (sizes["global"],),
+            "plan": (sizes["plan"],),
+            "request": (sizes["request"],),
+            "edges": (Em, len(EDGE_FEATURES) + S),
+            "options": (O, len(OPTION_FEATURES)),
+        }
+        layout, off = {}, 0
+        for k in _PART_NAMES:
+            layout[k] = (off, off + sizes[k], shapes[k])
+            off += sizes[k]
+        layout["size"] = (off, off, ())
+        p.__dict__["_obs_layout"] = layout
+    return layout
+
+
 def _parts(state: core.State, p: Params, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    B, E, Em, S = state.batch_size, p.num_edges, p.max_edges, p.num_services
-    rows = np.arange(B)
+    """Unbounded float64 parts, as views of one (B, flat_size) buffer (key ``"flat"``).
+
+    The blocks of the other decision type are exactly +0.0 (never -0.0), so a
+    sub-env's observation does not depend on the rest of the batch, byte for byte.
+    """
+    B, E, Em, S, U = state.batch_size, p.num_edges, p.max_edges, p.num_services, p.num_devices
+    rows = core._arange(B)
     dtype = core.decision_type(state, p)
     is_plan, is_req = dtype == core.DECISION_PLAN, dtype == core.DECISION_REQUEST
+    any_plan, any_req = bool(is_plan.any()), bool(is_req.any())
     max_dl = p.max_deadline_s
     t = np.minimum(state.slot, p.episode_slots)
-    glob = np.stack(
-        [
-            is_plan,
-            is_req,
-            (t % p.frame_slots) / p.frame_slots,
-            t / p.episode_slots,
-            state.cloud_work_s / p.cloud_servers / max_dl,
-            1.0 - np.exp(-state.cloud_knowledge_mbit / p.knowledge_scale_mbit),
-            np.full(B, p.load / 2.0),
-            np.log1p(core.undecided(state)) / 3.0,
-        ],
-        axis=1,
-    )
-    # plan decision: which edge, and its current plan
+    layout = _layout(p)
+    flat = np.zeros((B, layout["size"][0]))
+    parts = {"flat": flat}
+    for k in _PART_NAMES:
+        start, end, shape = layout[k]
+        parts[k] = flat[:, start:end].reshape(B, *shape)
+    glob = parts["global"]
+    glob[:, 0] = is_plan
+    glob[:, 1] = is_req
+    glob[:, 2] = (t % p.frame_slots) / p.frame_slots
+    glob[:, 3] = t / p.episode_slots
+    glob[:, 4] = state.cloud_work_s / p.cloud_servers / max_dl
+    glob[:, 5] = 1.0 - np.exp(-state.cloud_knowledge_mbit / p.knowledge_scale_mbit)
+    glob[:, 6] = p.load / 2.0
+    glob[:, 7] = np.log1p(core.undecided(state)) / 3.0
+    # plan decision: which edge, and its current plan (zero unless planning; all >= 0)
     pe = np.minimum(state.plan_ptr, E - 1)
-    plan = np.zeros((B, Em + S + 2))
-    plan[rows[is_plan], pe[is_plan]] = 1.0
-    cur = state.plan[rows, pe]
-    plan[:, Em : Em + S] = (p.plan_tiers[cur] + 1) / 3.0
-    plan[:, Em + S] = p.plan_finetune[cur]
-    plan[:, Em + S + 1] = p.plan_sensing[cur]
-    plan *= is_plan[:, None]
-    # request decision
-    r = np.minimum(state.req_ptr, p.max_new_requests - 1)
-    s = out["service"]
-    u = out["device"]
-    req = np.zeros((B, S + 7))
-    req[rows, s] = 1.0
-    req[:, S] = np.log10(1.0 + out["in_bits"]) / 7.0
-    req[:, S + 1] = np.log10(1.0 + state.q_out_units[rows, r] * p.bits_per_unit[s]) / 7.0
-    req[:, S + 2] = out["deadline_s"] / max_dl
-    req[:, S + 3] = state.q_min_quality[rows, r]
-    req[:, S + 4] = state.q_private[rows, r]
-    req[:, S + 5] = (p.device_tier[s] + 1) / 3.0
-    req[:, S + 6] = state.device_work_s[rows, u] / max_dl
-    req *= is_req[:, None]
-    # per edge
-    ef = np.zeros((B, Em, len(EDGE_FEATURES) + S))
+    if any_plan:
+        plan = parts["plan"]
+        plan[rows[is_plan], pe[is_plan]] = 1.0
+        cur = state.plan[rows, pe]
+        plan[:, Em : Em + S] = (p.plan_tiers[cur] + 1) / 3.0
+        plan[:, Em + S] = p.plan_finetune[cur]
+        plan[:, Em + S + 1] = p.plan_sensing[cur]
+        plan[~is_plan] = 0.0
+    # request decision (zero unless deciding a request; all >= 0)
+    if any_req:
+        r = np.minimum(state.req_ptr, p.max_new_requests - 1)
+        s = out["service"]
+        req = parts["request"]
+        req[rows, s] = 1.0
+        req[:, S] = np.log10(1.0 + out["in_bits"]) / 7.0
+        req[:, S + 1] = np.log10(1.0 + state.q_out_units[rows, r] * p.bits_per_unit[s]) / 7.0
+        req[:, S + 2] = out["deadline_s"] / max_dl
+        req[:, S + 3] = state.q_min_quality[rows, r]
+        req[:, S + 4] = state.q_private[rows, r]
+        req[:, S + 5] = (p.device_tier[s] + 1) / 3.0
+        req[:, S + 6] = state.device_work_s[rows, out["device"]] / max_dl
+        req[~is_req] = 0.0
+    # per edge (padded edges stay zero)
+    ef = parts["edges"][:, :E]
     share = np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
+    n_assoc = np.bincount((rows[:, None] * E + state.assoc).reshape(-1), minlength=B * E).reshape(
+        B, E
+    )
+    ef[:, :, 0] = 1.0
+    ef[:, :, 1] = state.edge_up
+    if any_plan:
+        ef[:, :, 2] = (core._arange(E)[None, :] == pe[:, None]) & is_plan[:, None]
+    ef[:, :, 3] = state.edge_work_s / (p.edge_servers * share) / max_dl
+    ef[:, :, 4] = state.up_wait_s / max_dl
+    ef[:, :, 5] = 1.0 - np.exp(-state.knowledge_mbit / p.knowledge_scale_mbit)
+    ef[:, :, 6] = state.finetune
+    ef[:, :, 7] = state.sensing
+    if any_req:
+        snr_db = out["gain_db"] + core._derived(p).snr_offset_db
+        ef[:, :, 8] = np.where(is_req[:, None], snr_db / 30.0, 0.0)
+        ef[:, :, 9] = (core._arange(E)[None, :] == out["assoc"][:, None]) & is_req[:, None]
+    ef[:, :, 10] = n_assoc / U
     ready = state.tier_ready_slot <= state.slot[:, None, None]
-    n_assoc = np.sum(state.assoc[:, :, None] == np.arange(E)[None, None, :], axis=1)
-    snr_db = out["gain_db"] + 10 * np.log10(
-        p.channel.device_tx_w / (p.channel.bs_noise_w_per_hz * p.edge_bandwidth_hz)
-    )
-    cols = [
-        np.ones((B, E)),
-        state.edge_up,
-        (np.arange(E)[None, :] == pe[:, None]) & is_plan[:, None],
-        state.edge_work_s / (p.edge_servers * share) / max_dl,
-        state.up_wait_s / max_dl,
-        1.0 - np.exp(-state.knowledge_mbit / p.knowledge_scale_mbit),
-        state.finetune,
-        state.sensing,
-        snr_db / 30.0 * is_req[:, None],
-        (np.arange(E)[None, :] == out["assoc"][:, None]) & is_req[:, None],
-        n_assoc / p.num_devices,
-    ]
-    ef[:, :E, : len(cols)] = np.stack(cols, axis=-1)
-    ef[:, :E, len(cols) :] = (state.edge_tier + 1) * ready / 3.0
-    # per option
-    deadline = np.maximum(out["deadline_s"], 1e-9)[:, None]
-    of = (
-        np.stack(
-            [
-                out["valid"],
-                np.minimum(out["latency_s"] / deadline, 3.0),
-                out["quality"],
-                out["met"],
-                out["reward"],
-            ],
-            axis=-1,
-        )
-        * is_req[:, None, None]
-    )
-    return {"global": glob, "plan": plan, "request": req, "edges": ef, "options": of}
+    ef[:, :, len(EDGE_FEATURES) :] = (state.edge_tier + 1) * ready / 3.0
+    # per option (zero unless deciding a request)
+    if any_req:
+        of = parts["options"]
+        deadline = np.maximum(out["deadline_s"], 1e-9)[:, None]
+        of[:, :, 0] = out["valid"]
+        of[:, :, 1] = np.minimum(out["latency_s"] / deadline, 3.0)
+        of[:, :, 2] = out["quality"]
+        of[:, :, 3] = out["met"]
+        of[:, :, 4] = out["reward"]
+        of[~is_req] = 0.0
+    return parts
 
 
 def _bound(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.nan_to_num(x, nan=0.0), -OBS_BOUND, OBS_BOUND).astype(np.float32)
+    """Clip to [-OBS_BOUND, OBS_BOUND] (NaN to 0) and cast to float32; may modify ``x``."""
+    np.maximum(x, -OBS_BOUND, out=x)  # NaN propagates through maximum/minimum
+    np.minimum(x, OBS_BOUND, out=x)
+    np.copyto(x, 0.0, where=np.isnan(x))
+    return x.astype(np.float32)
 
 
 def flat_obs(state: core.State, p: Params, out: dict[str, np.ndarray]) -> np.ndarray:
     """(B, flat_size) observation."""
-    parts = _parts(state, p, out)
-    B = state.batch_size
-    return _bound(np.concatenate([v.reshape(B, -1) for v in parts.values()], axis=1))
+    return _bound(_parts(state, p, out)["flat"])
 
 
 def graph_obs(state: core.State, p: Params, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -184,7 +215,7 @@ def graph_obs(state: core.State, p: Params, out: dict[str, np.ndarray]) -> dict[
     return {
         "nodes": _bound(nodes),
         "node_mask": node_mask.astype(np.float32),
-        "edges": _bound(opts[:, :n_nodes]),
+        "edges": _bound(opts[:, :n_nodes].copy()),
         "globals": _bound(
             np.concatenate([parts["global"], parts["plan"], parts["request"], opts[:, -1]], axis=1)
         ),

@@ -14,14 +14,16 @@ counter is the slot index, so a site never reuses numbers within an episode.
 from __future__ import annotations
 
 import enum
+import math
 
 import numpy as np
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN_INT, _M1_INT, _M2_INT = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_MASK64 = (1 << 64) - 1
+_GOLDEN, _M1, _M2 = np.uint64(_GOLDEN_INT), np.uint64(_M1_INT), np.uint64(_M2_INT)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV53 = 1.0 / float(1 << 53)
+_TWO_PI = 2.0 * np.pi
 
 
 class Stream(enum.IntEnum):
@@ -41,13 +43,28 @@ class Stream(enum.IntEnum):
     REQUEST_FIELDS = 23
 
 
+def _mix_inplace(z: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser of a uint64 array, in place (integer arrays wrap silently)."""
+    z += _GOLDEN
+    z ^= z >> _S30
+    z *= _M1
+    z ^= z >> _S27
+    z *= _M2
+    z ^= z >> _S31
+    return z
+
+
+def _mix_int(z: int) -> int:
+    """SplitMix64 finaliser of one Python int (bit-identical to :func:`mix64`)."""
+    z = (z + _GOLDEN_INT) & _MASK64
+    z = ((z ^ (z >> 30)) * _M1_INT) & _MASK64
+    z = ((z ^ (z >> 27)) * _M2_INT) & _MASK64
+    return z ^ (z >> 31)
+
+
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser over a uint64 array (wrapping arithmetic)."""
-    with np.errstate(over="ignore"):
-        z = x + _GOLDEN
-        z = (z ^ (z >> _S30)) * _M1
-        z = (z ^ (z >> _S27)) * _M2
-        return z ^ (z >> _S31)
+    return _mix_inplace(np.array(x, dtype=np.uint64))
 
 
 def seed_to_key(seed: int) -> np.uint64:
@@ -61,8 +78,53 @@ def episode_key(base_key: np.ndarray, episode: np.ndarray) -> np.ndarray:
     """Key of episode ``episode`` (0, 1, ...) of an env whose seed gave ``base_key``."""
     base = np.asarray(base_key, dtype=np.uint64)
     ep = np.asarray(episode, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        return mix64(mix64(base + np.uint64(Stream.EPISODE) * _GOLDEN) ^ ep)
+    return mix64(mix64(base + _stream_offset(Stream.EPISODE)) ^ ep)
+
+
+def _stream_offset(stream: int) -> np.uint64:
+    return np.uint64((int(stream) * _GOLDEN_INT) & _MASK64)
+
+
+_SMALL_BATCH = 4  # below this many keys, per-key heads are cheaper in Python ints
+_ELEMENT_OFFSETS: dict[int, np.ndarray] = {}
+
+
+def _element_offsets(n: int) -> np.ndarray:
+    """``arange(n) * golden`` (uint64, wrapping), cached per n."""
+    idx = _ELEMENT_OFFSETS.get(n)
+    if idx is None:
+        idx = np.arange(n, dtype=np.uint64) * _GOLDEN
+        idx.flags.writeable = False
+        _ELEMENT_OFFSETS[n] = idx
+    return idx
+
+
+def _heads(key: np.ndarray, counter: np.ndarray, stream: int) -> np.ndarray:
+    """(B,) per-sub-env heads ``mix64(mix64(key + stream * golden) ^ counter)``."""
+    key = np.asarray(key, dtype=np.uint64)
+    if key.shape[0] <= _SMALL_BATCH:
+        off = (int(stream) * _GOLDEN_INT) & _MASK64
+        ctr = np.asarray(counter)
+        ctrs = ctr.tolist() if ctr.ndim else [int(ctr)] * key.shape[0]
+        heads = [
+            _mix_int(_mix_int((k + off) & _MASK64) ^ (c & _MASK64))
+            for k, c in zip(key.tolist(), ctrs, strict=True)
+        ]
+        return np.array(heads, dtype=np.uint64)
+    ctr = np.asarray(counter).astype(np.uint64)
+    head = key + _stream_offset(stream)
+    _mix_inplace(head)
+    head ^= ctr
+    return _mix_inplace(head)
+
+
+def _to_unit(bits: np.ndarray) -> np.ndarray:
+    """Top 53 bits of uint64 ``bits`` (modified) as floats in the open interval (0, 1)."""
+    bits >>= _S11
+    u = bits.astype(np.float64)
+    u += 0.5
+    u *= _INV53
+    return u
 
 
 def uniform(
@@ -79,34 +141,83 @@ def uniform(
     Returns:
         float64 array of shape ``(B, *shape)``.
     """
-    key = np.asarray(key, dtype=np.uint64)
-    ctr = np.asarray(counter).astype(np.uint64)
-    n = int(np.prod(shape)) if shape else 1
-    with np.errstate(over="ignore"):
-        head = mix64(mix64(key + np.uint64(int(stream)) * _GOLDEN) ^ ctr)
-        idx = np.arange(n, dtype=np.uint64) * _GOLDEN
-        bits = mix64(head[:, None] + idx[None, :])
-    u = ((bits >> _S11).astype(np.float64) + 0.5) * _INV53
-    return u.reshape((key.shape[0], *shape))
+    n = math.prod(shape)
+    head = _heads(key, counter, stream)
+    bits = head[:, None] + _element_offsets(n)[None, :]
+    return _to_unit(_mix_inplace(bits)).reshape((head.shape[0], *shape))
+
+
+def uniform_at(
+    key: np.ndarray, counter: np.ndarray, stream: int, element: np.ndarray
+) -> np.ndarray:
+    """Selected elements of :func:`uniform` draws, without drawing the rest.
+
+    ``uniform_at(key[rows], counter[rows], stream, element)`` equals
+    ``uniform(key, counter, stream, shape).reshape(B, -1)[rows[:, None], element]``
+    bit for bit, where ``element`` (n, k) holds flat element indices of row i
+    of the draw for ``key[i]``. Returns an (n, k) float64 array.
+    """
+    head = _heads(key, counter, stream)
+    bits = np.asarray(element).astype(np.uint64)
+    bits *= _GOLDEN
+    bits += head[:, None]
+    return _to_unit(_mix_inplace(bits))
 
 
 def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal draws of shape ``(B, *shape)`` (Box-Muller)."""
-    n = int(np.prod(shape)) if shape else 1
+    n = math.prod(shape)
     half = (n + 1) // 2
     u = uniform(key, counter, stream, (2, half))
-    r = np.sqrt(-2.0 * np.log(u[:, 0]))
-    theta = 2.0 * np.pi * u[:, 1]
-    z = np.concatenate([r * np.cos(theta), r * np.sin(theta)], axis=1)[:, :n]
-    return z.reshape((u.shape[0], *shape))
+    B = u.shape[0]
+    r = np.log(u[:, 0])
+    r *= -2.0
+    np.sqrt(r, out=r)
+    theta = u[:, 1]
+    theta *= _TWO_PI
+    z = np.empty((B, 2 * half))
+    np.cos(theta, out=z[:, :half])
+    np.sin(theta, out=z[:, half:])
+    z[:, :half] *= r
+    z[:, half:] *= r
+    if 2 * half != n:
+        z = z[:, :n]
+    return z.reshape((B, *shape))
 
 
-def poisson(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+_POISSON_CDF: dict[float, np.ndarray] = {}
+
+
+def _poisson_cdf(lam: float) -> np.ndarray:
+    """CDF values P(X <= k) for k = 0, 1, ... up to where :func:`poisson`'s
+    inversion loop stops, computed with that loop's float operations."""
+    cdf = _POISSON_CDF.get(lam)
+    if cdf is None:
+        p = float(np.exp(-np.full(8, lam))[0])
+        vals = [p]
+        k = 0
+        while True:
+            k += 1
+            p = p * lam / k
+            if not (k < lam or p > 1e-18):
+                break
+            vals.append(vals[-1] + p)
+        cdf = np.array(vals)
+        cdf.flags.writeable = False
+        if len(_POISSON_CDF) < 64:
+            _POISSON_CDF[lam] = cdf
+    return cdf
+
+
+def poisson(u: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
     """Poisson counts by inversion of uniforms ``u`` with means ``lam`` (same shape).
 
     Exact for any mean; the loop runs over count values, not over elements,
-    and stops when every element is placed.
+    and stops when every element is placed. A scalar mean inverts by one
+    ``searchsorted`` in a cached CDF table built with the same operations.
     """
+    if np.ndim(lam) == 0:
+        return np.searchsorted(_poisson_cdf(float(lam)), u, side="left").astype(np.int64)
     lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), u.shape)
     p = np.exp(-lam)
     cdf = p.copy()

@@ -80,35 +80,37 @@ class GainNetVectorEnv(VectorEnv):
         if self.engine.state is None:
             raise RuntimeError("call reset() before step()")
         rewards, truncated, step_info = self.engine.step(actions)
-        infos: dict[str, Any] = self._info()
-        infos.update(step_info)
+        obs = self.engine.observe()
         done = np.flatnonzero(truncated)
+        final: dict[str, Any] = {}
         if done.size:
-            final_obs = self.engine.observe()
             metrics = core.episode_metrics(self.state, self.params)
             obj = np.full(self.num_envs, None, dtype=object)
             for i in done:
                 obj[i] = (
-                    {k: v[i] for k, v in final_obs.items()}
-                    if isinstance(final_obs, dict)
-                    else final_obs[i]
+                    {k: v[i].copy() for k, v in obs.items()}
+                    if isinstance(obs, dict)
+                    else obs[i].copy()
                 )
             mask = np.zeros(self.num_envs, dtype=bool)
             mask[done] = True
-            infos["final_obs"], infos["_final_obs"] = obj, mask
+            final["final_obs"], final["_final_obs"] = obj, mask
             final_info = {k: np.where(mask, v, 0) for k, v in step_info.items()}
             final_info["episode_metrics"] = {k: np.where(mask, v, 0.0) for k, v in metrics.items()}
             final_info["_episode_metrics"] = mask.copy()
-            infos["final_info"], infos["_final_info"] = final_info, mask.copy()
+            final["final_info"], final["_final_info"] = final_info, mask.copy()
+            # Autoreset: only the finished sub-envs' observations change.
             self.engine.reset([None] * done.size, done)
-            infos.update(self._info())
-        return (
-            self.engine.observe(),
-            rewards,
-            np.zeros(self.num_envs, dtype=bool),
-            truncated.copy(),
-            infos,
-        )
+            fresh = self.engine.observe(done)
+            if isinstance(obs, dict):
+                for k, v in fresh.items():
+                    obs[k][done] = v
+            else:
+                obs[done] = fresh
+        infos: dict[str, Any] = self._info()
+        infos.update(step_info)
+        infos.update(final)
+        return obs, rewards, np.zeros(self.num_envs, dtype=bool), truncated.copy(), infos
 
     def action_masks(self) -> np.ndarray:
         """(num_envs, N) valid actions of each sub-env's current decision."""

@@ -60,8 +60,12 @@ class ChannelModel(abc.ABC):
 
     def distance_3d_m(self, device_xy: np.ndarray, edge_xy: np.ndarray) -> np.ndarray:
         """(B, U, E) 3D distances between devices (B, U, 2) and edges (E, 2), in m."""
-        d = device_xy[:, :, None, :] - edge_xy[None, None, :, :]
-        return np.sqrt(np.sum(d * d, axis=-1) + self.height_diff_m**2)
+        dx = device_xy[:, :, 0, None] - edge_xy[None, None, :, 0]
+        dy = device_xy[:, :, 1, None] - edge_xy[None, None, :, 1]
+        d2 = dx * dx
+        d2 += dy * dy
+        d2 += self.height_diff_m**2
+        return np.sqrt(d2, out=d2)
 
     height_diff_m: float = 0.0
 
@@ -69,7 +73,10 @@ class ChannelModel(abc.ABC):
         self, state: dict[str, np.ndarray], device_xy: np.ndarray, edge_xy: np.ndarray
     ) -> np.ndarray:
         """(B, U, E) mean channel gain in dB: minus path loss plus shadowing."""
-        return -self.pathloss_db(self.distance_3d_m(device_xy, edge_xy)) + state["shadow_db"]
+        gain = self.pathloss_db(self.distance_3d_m(device_xy, edge_xy))
+        np.negative(gain, out=gain)
+        gain += state["shadow_db"]
+        return gain
 
     @staticmethod
     def fading_gain(state: dict[str, np.ndarray]) -> np.ndarray:
@@ -133,8 +140,12 @@ class UMaChannel(ChannelModel):
         self.handover_hysteresis_db = float(handover_hysteresis_db)
 
     def pathloss_db(self, distance_3d_m: np.ndarray) -> np.ndarray:
-        d_km = np.maximum(np.asarray(distance_3d_m, dtype=np.float64), 1.0) / 1000.0
-        return self.intercept_db + self.slope_db * np.log10(d_km)
+        pl = np.asarray(np.maximum(np.asarray(distance_3d_m, dtype=np.float64), 1.0))
+        pl /= 1000.0  # d_km
+        np.log10(pl, out=pl)
+        pl *= self.slope_db
+        pl += self.intercept_db
+        return pl if pl.ndim else pl[()]
 
     def doppler_correlation(self, speed_mps: np.ndarray, slot_s: float) -> np.ndarray:
         """Fading correlation rho per slot: J0(2 pi f_D dt) if moving, else 0."""
@@ -145,7 +156,7 @@ class UMaChannel(ChannelModel):
         zero = np.zeros(key.shape[0], dtype=np.int64)
         shadow = self.shadowing_std_db * rng.normal(key, zero, rng.Stream.INIT_SHADOWING, shape)
         h = rng.normal(key, zero, rng.Stream.INIT_FADING, (2, *shape)) * np.sqrt(0.5)
-        return {"shadow_db": shadow, "h_re": h[:, 0], "h_im": h[:, 1]}
+        return {"shadow_db": shadow, "h_re": h[:, 0].copy(), "h_im": h[:, 1].copy()}
 
     def evolve(
         self,
@@ -157,14 +168,18 @@ class UMaChannel(ChannelModel):
         slot_s: float,
     ) -> dict[str, np.ndarray]:
         shape = state["shadow_db"].shape[1:]
-        a = np.exp(-moved_m / self.decorrelation_m)[:, :, None]
-        z = rng.normal(key, slot, rng.Stream.SHADOWING, shape)
-        shadow = a * state["shadow_db"] + np.sqrt(1.0 - a * a) * self.shadowing_std_db * z
+        if moved_m.any():
+            a = np.exp(-moved_m / self.decorrelation_m)[:, :, None]
+            shadow = rng.normal(key, slot, rng.Stream.SHADOWING, shape)
+            shadow *= np.sqrt(1.0 - a * a) * self.shadowing_std_db
+            shadow += a * state["shadow_db"]
+        else:  # a = 1: S' = S exactly, no draw needed
+            shadow = state["shadow_db"].copy()
         rho = self.doppler_correlation(speed_mps, slot_s)[:, :, None]
-        w = rng.normal(key, slot, rng.Stream.FADING, (2, *shape)) * np.sqrt(0.5)
-        s = np.sqrt(1.0 - rho * rho)
-        return {
-            "shadow_db": shadow,
-            "h_re": rho * state["h_re"] + s * w[:, 0],
-            "h_im": rho * state["h_im"] + s * w[:, 1],
-        }
+        w = rng.normal(key, slot, rng.Stream.FADING, (2, *shape))
+        w *= np.sqrt(0.5)
+        w *= np.sqrt(1.0 - rho * rho)[:, None]
+        h_re, h_im = rho * state["h_re"], rho * state["h_im"]
+        h_re += w[:, 0]
+        h_im += w[:, 1]
+        return {"shadow_db": shadow, "h_re": h_re, "h_im": h_im}

@@ -86,16 +86,26 @@ class RandomWaypoint(MobilityModel):
     def step(self, state, key, slot, slot_s, area_m):  # type: ignore[no-untyped-def]
         pos, wp, speed = state["pos_m"], state["waypoint_m"], state["speed_mps"]
         delta = wp - pos
-        dist = np.sqrt(np.sum(delta * delta, axis=-1))
+        dx, dy = delta[..., 0], delta[..., 1]
+        dist = np.sqrt(dx * dx + dy * dy)
         step_m = np.minimum(speed * slot_s, dist)
         frac = np.divide(step_m, dist, out=np.zeros_like(dist), where=dist > 0)
-        new_pos = pos + delta * frac[..., None]
-        arrived = step_m >= dist
-        u = rng.uniform(key, slot, rng.Stream.MOBILITY, (pos.shape[1], 3))
-        span = self.max_speed_mps - self.min_speed_mps
-        new_wp = np.where(arrived[..., None], u[..., 0:2] * area_m, wp)
-        new_speed = np.where(arrived, self.min_speed_mps + span * u[..., 2], speed)
+        delta *= frac[..., None]
+        new_pos = pos + delta
+        # Devices at their waypoint draw a new one and a new speed.
+        b, u = np.nonzero(step_m >= dist)
+        if b.size == 0:
+            return {"pos_m": new_pos, "waypoint_m": wp, "speed_mps": speed}, step_m
+        draw = rng.uniform_at(key[b], slot[b], rng.Stream.MOBILITY, u[:, None] * 3 + _COLS3)
+        new_wp, new_speed = wp.copy(), speed.copy()
+        new_wp[b, u] = draw[:, 0:2] * area_m
+        new_speed[b, u] = (
+            self.min_speed_mps + (self.max_speed_mps - self.min_speed_mps) * draw[:, 2]
+        )
         return {"pos_m": new_pos, "waypoint_m": new_wp, "speed_mps": new_speed}, step_m
+
+
+_COLS3 = np.arange(3)[None, :]
 
 
 class MultiLaneRoad(MobilityModel):

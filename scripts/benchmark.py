@@ -1,0 +1,12 @@
+"""Simulator throughput benchmark; same as the ``gainnet-benchmark`` console script.
+
+python scripts/benchmark.py            # full run, writes docs/results/benchmark.json
+python scripts/benchmark.py --quick    # seconds-long smoke run
+"""
+
+import sys
+
+from gainnet_rl.benchmark import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Where a step's time goes: exclusive wall-time shares of the dynamics' parts.
+
+    python scripts/profile_step.py medium 1024 40    # batched env, 1024 sub-envs, 40 steps
+    python scripts/profile_step.py medium 0 3000     # scalar env (num_envs 0), 3000 steps
+
+Wraps the main functions of ``gainnet_rl.envs`` with timers (exclusive time:
+a part's callees are not counted in it), steps the env with random valid
+actions and prints each part's share. The timers add a little overhead, so
+steps/s here read a few percent below ``gainnet-benchmark``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from gainnet_rl.envs import core, rng
+from gainnet_rl.envs import observation as obs_mod
+from gainnet_rl.envs.gainnet_env import GainNetEnv
+from gainnet_rl.envs.models import channel, mobility
+from gainnet_rl.envs.vector_env import GainNetVectorEnv
+
+PARTS: list[tuple[Any, str, str]] = [
+    (rng, "normal", "normal draws (Box-Muller: uniforms, log, sqrt, cos, sin)"),
+    (channel.UMaChannel, "evolve", "channel evolution (without its normal draws)"),
+    (channel.ChannelModel, "large_scale_gain_db", "path loss + shadowing gain"),
+    (mobility.RandomWaypoint, "step", "mobility"),
+    (core, "_arrive", "arrivals (counts, order, request fields)"),
+    (core, "_advance", "slot advance rest (sensing, queues, handover, sub-batch gather/scatter)"),
+    (core, "request_outcomes", "request option outcomes"),
+    (core, "action_mask", "action masks"),
+    (obs_mod, "flat_obs", "observation"),
+    (core, "_apply_request", "apply request decision"),
+    (core, "step", "core.step rest (plan decisions, loop)"),
+]
+
+
+def _instrument(times: dict[str, float]) -> Callable[[Any, str, str], None]:
+    stack: list[float] = []
+
+    def wrap(owner: Any, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            stack.append(0.0)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                dt = time.perf_counter() - t0
+                inner = stack.pop()
+                times[label] = times.get(label, 0.0) + dt - inner
+                if stack:
+                    stack[-1] += dt
+
+        setattr(owner, name, timed)
+
+    return wrap
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenario", choices=["small", "medium", "large"])
+    ap.add_argument("num_envs", type=int, help="batch size; 0 for the scalar env")
+    ap.add_argument("steps", type=int)
+    args = ap.parse_args()
+    times: dict[str, float] = {}
+    wrap = _instrument(times)
+    for owner, name, label in PARTS:
+        wrap(owner, name, label)
+    rs = np.random.default_rng(0)
+    if args.num_envs == 0:
+        env: Any = GainNetEnv(args.scenario)
+        _, info = env.reset(seed=0)
+        wrap(env, "step", "env shell (decode, infos, KPIs)")
+        for _ in range(args.steps):
+            mask = info["action_mask"]
+            _, _, _, truncated, info = env.step(int(np.argmax(rs.random(mask.shape) * mask)))
+            if truncated:
+                _, info = env.reset()
+    else:
+        env = GainNetVectorEnv(args.num_envs, args.scenario)
+        _, info = env.reset(seed=0)
+        wrap(env, "step", "env shell (decode, infos, KPIs, autoreset)")
+        for _ in range(args.steps):
+            mask = info["action_mask"]
+            env.step(np.argmax(rs.random(mask.shape, dtype=np.float32) * mask, axis=1))
+    total = sum(times.values())
+    n = max(args.num_envs, 1)
+    print(
+        f"{args.scenario}, num_envs={args.num_envs}: {1e3 * total / args.steps:.2f} ms/step, "
+        f"{args.steps * n / total:,.0f} env-steps/s (instrumented)"
+    )
+    for label, t in sorted(times.items(), key=lambda kv: -kv[1]):
+        print(f"  {100 * t / total:5.1f}%  {label}")
+
+
+if __name__ == "__main__":
+    main()
