@@ -13,15 +13,12 @@ import numpy as np
 from scipy.special import j0
 
 from gainnet_rl.envs import rng
+from gainnet_rl.envs.models._validate import checker
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
 
 
-def _require(cond: bool, field: str, value: object, allowed: str) -> None:
-    if not cond:
-        from gainnet_rl.config import ConfigError
-
-        raise ConfigError(f"channel.{field}={value!r} is invalid: must be {allowed}")
+_require = checker("channel")
 
 
 class ChannelModel(abc.ABC):

@@ -12,13 +12,9 @@ import abc
 import numpy as np
 
 from gainnet_rl.envs import rng
+from gainnet_rl.envs.models._validate import checker
 
-
-def _require(cond: bool, field: str, value: object, allowed: str) -> None:
-    if not cond:
-        from gainnet_rl.config import ConfigError
-
-        raise ConfigError(f"mobility.{field}={value!r} is invalid: must be {allowed}")
+_require = checker("mobility")
 
 
 class MobilityModel(abc.ABC):
