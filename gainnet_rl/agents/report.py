@@ -1,0 +1,221 @@
+"""``gainnet-report SWEEP_DIR``: aggregate a training sweep into a CSV and plots.
+
+Reads every run below SWEEP_DIR (a folder holding ``config.yaml`` and
+``eval/episodes.csv``, as ``gainnet-train -m ...`` writes them), pools the
+evaluation episodes per (scenario, load, policy) and writes into
+``SWEEP_DIR/report/`` (or ``--out``):
+
+- ``runs.csv``: one row per run and policy (the run's own means and CIs);
+- ``report.csv``: one row per scenario, load and policy: mean and 95% CI of
+  each metric over the pooled episodes. The learned agent's episodes of
+  every training seed are pooled; a baseline's, identical in every run of
+  the same scenario and load, are counted once per evaluation seed;
+- ``reward_vs_load.png``, ``deadline_met_ratio_vs_load.png``: one panel per
+  policy (the learned agent first, then each baseline, same y axis), one
+  line per network size, 95% CI as error bars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from gainnet_rl.agents import artifacts
+from gainnet_rl.agents.evaluation import TABLE_METRICS, summarize
+
+PLOTTED = {"reward": "mean episode reward", "deadline_met_ratio": "deadline-met ratio"}
+SIZE_ORDER = {"small": 0, "medium": 1, "large": 2}
+
+
+class ReportError(RuntimeError):
+    """The sweep folder holds no finished runs."""
+
+
+def find_runs(sweep_dir: Path) -> list[Path]:
+    """Run folders below ``sweep_dir`` with a config and a finished evaluation."""
+    runs = [
+        p.parent.parent
+        for p in sorted(Path(sweep_dir).rglob("eval/episodes.csv"))
+        if (p.parent.parent / artifacts.CONFIG_FILE).is_file()
+    ]
+    return sorted(set(runs))
+
+
+def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+    cfg = OmegaConf.load(run / artifacts.CONFIG_FILE)
+    info = {
+        "run": str(run),
+        "agent": str(cfg.agent.name),
+        "scenario": str(cfg.scenario.name),
+        "load": float(cfg.scenario.load),
+        "seed": int(cfg.seed),
+    }
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    with open(run / "eval" / "episodes.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return info, summary, rows
+
+
+def aggregate(runs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(per-run rows, pooled rows) as lists of dicts (the two CSVs)."""
+    per_run: list[dict[str, Any]] = []
+    pooled: dict[tuple[str, float, str], dict[str, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    seen: set[tuple[str, float, str, str]] = set()
+    agents: set[str] = set()
+    for run in runs:
+        info, summary, rows = _read_run(run)
+        agent = info["agent"]
+        agents.add(agent)
+        # the evaluation may have been on another scenario/load than training
+        scen, load = (
+            str(summary.get("scenario", info["scenario"])),
+            float(summary.get("load", info["load"])),
+        )
+        for policy, summ in summary["summary"].items():
+            row = {**info, "eval_scenario": scen, "eval_load": load, "policy": policy}
+            for m in TABLE_METRICS:
+                if m in summ:
+                    row[f"{m}_mean"] = summ[m]["mean"]
+                    row[f"{m}_ci_low"] = summ[m]["ci_low"]
+                    row[f"{m}_ci_high"] = summ[m]["ci_high"]
+            per_run.append(row)
+        for r in rows:
+            policy = r["policy"]
+            is_agent = policy == agent
+            label = f"agent:{policy}" if is_agent else policy
+            if not is_agent:
+                key = (scen, load, policy, r["seed"])
+                if key in seen:
+                    continue
+                seen.add(key)
+            for m in TABLE_METRICS:
+                if m in r:
+                    pooled[(scen, load, label)][m].append(float(r[m]))
+    out: list[dict[str, Any]] = []
+    for (scen, load, label), metrics in sorted(
+        pooled.items(), key=lambda kv: (SIZE_ORDER.get(kv[0][0], 9), kv[0][0], kv[0][1], kv[0][2])
+    ):
+        summ = summarize({m: np.asarray(v) for m, v in metrics.items()})
+        row: dict[str, Any] = {"scenario": scen, "load": load, "policy": label}
+        row["episodes"] = int(next(iter(summ.values()))["n"])
+        for m, s in summ.items():
+            row[f"{m}_mean"] = s["mean"]
+            row[f"{m}_ci_low"] = s["ci_low"]
+            row[f"{m}_ci_high"] = s["ci_high"]
+        out.append(row)
+    return per_run, out
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
+    """One panel per policy, one line per network size, ``metric`` against load."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    policies = sorted({r["policy"] for r in rows}, key=lambda p: (not p.startswith("agent:"), p))
+    sizes = sorted({r["scenario"] for r in rows}, key=lambda s: (SIZE_ORDER.get(s, 9), s))
+    n = len(policies)
+    cols = min(4, n)
+    nrows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(
+        nrows, cols, figsize=(3.6 * cols, 2.9 * nrows), sharey=True, squeeze=False
+    )
+    for ax, policy in zip(axes.flat, policies, strict=False):
+        for size in sizes:
+            pts = sorted(
+                (r["load"], r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+                for r in rows
+                if r["policy"] == policy and r["scenario"] == size and f"{metric}_mean" in r
+            )
+            if not pts:
+                continue
+            x, y, lo, hi = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+            err = np.nan_to_num(np.stack([y - lo, hi - y]), nan=0.0)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=size)
+        title = policy.replace("agent:", "agent: ")
+        ax.set_title(title, fontweight="bold" if policy.startswith("agent:") else "normal")
+        ax.set_xlabel("load")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(PLOTTED.get(metric, metric))
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(title="network", fontsize=8)
+    fig.suptitle(f"{PLOTTED.get(metric, metric)} against load (95% CI)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
+    """Write the report files; returns {name: path}. Raises ReportError if no run is found."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"{sweep_dir} is not a folder")
+    runs = find_runs(sweep_dir)
+    if not runs:
+        raise ReportError(
+            f"no finished run below {sweep_dir} (a run folder has config.yaml and "
+            "eval/episodes.csv, written when gainnet-train finishes)"
+        )
+    out_dir = Path(out_dir) if out_dir else sweep_dir / "report"
+    per_run, pooled = aggregate(runs)
+    files = {
+        "runs.csv": out_dir / "runs.csv",
+        "report.csv": out_dir / "report.csv",
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    artifacts.atomic_write_text(files["runs.csv"], _csv(per_run))
+    artifacts.atomic_write_text(files["report.csv"], _csv(pooled))
+    for metric in PLOTTED:
+        p = out_dir / f"{metric}_vs_load.png"
+        plot(pooled, metric, p)
+        files[p.name] = p
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="gainnet-report", description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweep_dir", type=Path, help="a multirun folder (or any folder of runs)")
+    ap.add_argument(
+        "--out", type=Path, default=None, help="output folder (default SWEEP_DIR/report)"
+    )
+    args = ap.parse_args(argv)
+    try:
+        files = report(args.sweep_dir, args.out)
+    except ReportError as exc:
+        print(f"gainnet-report: {exc}", file=sys.stderr)
+        return 2
+    n = len(find_runs(args.sweep_dir))
+    print(f"gainnet-report: {n} runs aggregated")
+    for name, path in files.items():
+        print(f"  {name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,256 @@
+"""The training, evaluation and report CLIs end to end, with tiny budgets.
+
+Every run here trains for a few hundred steps: the point is the plumbing
+(run folders, checkpoints, resume, multirun, tables, errors), not learning.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+#: Overrides that make any agent train for a few seconds.
+TINY = [
+    "train.total_timesteps=256",
+    "env.num_envs=4",
+    "train.eval_freq=128",
+    "train.eval_episodes=2",
+    "train.checkpoint_freq=128",
+    "train.progress_bar=false",
+    "evaluate.episodes=2",
+    "evaluate.baselines=[greedy_utility]",
+]
+TINY_AGENT = {
+    "maskable_ppo": ["agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1"],
+    "ppo": ["agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1"],
+    "sac": [
+        "agent.learning_starts=64",
+        "agent.buffer_size=2000",
+        "agent.batch_size=32",
+        "agent.gradient_steps=1",
+    ],
+}
+
+
+def run_cli(name: str, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [str(BIN / name), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def train_cli(run_dir: Path, agent: str, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli(
+        "gainnet-train",
+        f"agent={agent}",
+        *TINY,
+        *TINY_AGENT[agent],
+        f"hydra.run.dir={run_dir}",
+        *extra,
+        cwd=run_dir.parent,
+    )
+
+
+def _ok(res: subprocess.CompletedProcess) -> None:
+    assert res.returncode == 0, f"stdout:\n{res.stdout[-3000:]}\nstderr:\n{res.stderr[-3000:]}"
+
+
+@pytest.mark.parametrize("agent", ["maskable_ppo", "ppo", "sac"])
+def test_train_each_agent_through_the_cli(tmp_path: Path, agent: str) -> None:
+    run = tmp_path / "run"
+    res = train_cli(run, agent)
+    _ok(res)
+    for f in ("config.yaml", "command.txt", "versions.json", "evaluations.csv", "status.json"):
+        assert (run / f).is_file(), f
+    for d in ("best", "final"):
+        assert (run / d / "model.zip").is_file()
+    assert list((run / "tb").glob("events.out.tfevents*")), "no TensorBoard events"
+    assert (run / "checkpoints" / "latest").is_file()
+    summary = json.loads((run / "eval" / "summary.json").read_text())
+    assert set(summary["summary"]) == {agent, "greedy_utility"}
+    assert summary["seeds"] == [1000, 1001]
+    for f in ("results.csv", "episodes.csv", "table.md"):
+        assert (run / "eval" / f).is_file()
+    assert "episode reward" in res.stdout  # the table is printed
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "finished" and status["num_timesteps"] >= 256
+    assert f"agent={agent}" in (run / "command.txt").read_text()
+    versions = json.loads((run / "versions.json").read_text())
+    assert versions["packages"]["stable-baselines3"]
+
+
+def _tb_scalars(run: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for f in sorted((run / "tb").glob("events.out.tfevents*")):
+        acc = EventAccumulator(str(f))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
+    return out
+
+
+def test_resume_continues_steps_and_logs(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _ok(train_cli(run, "maskable_ppo"))
+    first = json.loads((run / "status.json").read_text())["num_timesteps"]
+    # a crash while writing a newer checkpoint leaves a temp folder and a
+    # half-written step folder: both must be ignored
+    ckpts = run / "checkpoints"
+    (ckpts / ".tmp-step_000000999999-1").mkdir()
+    (ckpts / "step_000000999999").mkdir()
+    (ckpts / "step_000000999999" / "model.zip").write_bytes(b"")
+    res = run_cli(
+        "gainnet-train",
+        f"train.resume={run}",
+        "train.total_timesteps=512",
+        cwd=tmp_path,
+    )
+    _ok(res)
+    assert "resuming" in res.stdout
+    status = json.loads((run / "status.json").read_text())
+    assert status["num_timesteps"] >= 512 > first
+    assert status["session"] == 1
+    assert (run / "command.txt").read_text().count("gainnet-train") >= 4  # two sessions
+    with open(run / "evaluations.csv") as f:
+        steps = [int(r["timesteps"]) for r in csv.DictReader(f)]
+    assert steps == sorted(steps) and steps[-1] >= 512
+    scalars = _tb_scalars(run)
+    assert any(k.startswith("network/") for k in scalars)
+    assert max(s for s, _ in scalars["eval/reward"]) >= 512
+    # resuming must not change what the run was trained on
+    bad = run_cli("gainnet-train", f"train.resume={run}", "scenario.load=1.5", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "scenario.load=1.5 is invalid with train.resume" in bad.stderr
+
+
+def test_network_kpis_in_tensorboard(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    # 2 envs x 256 steps: episodes (~90 decisions) end inside the rollouts
+    _ok(train_cli(run, "maskable_ppo", "env.num_envs=2", "agent.n_steps=256"))
+    scalars = _tb_scalars(run)
+    for kpi in (
+        "deadline_met_ratio",
+        "p95_latency_s",
+        "mean_quality",
+        "energy_j",
+        "cloud_cost_usd",
+        "dropped",
+        "edge_backlog_s",
+    ):
+        assert f"network/{kpi}" in scalars, sorted(scalars)
+    assert "rollout/ep_rew_mean" in scalars
+
+
+def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    res = run_cli(
+        "gainnet-train",
+        "-m",
+        "seed=0,1",
+        *TINY,
+        *TINY_AGENT["maskable_ppo"],
+        f"hydra.sweep.dir={sweep}",
+        cwd=tmp_path,
+    )
+    _ok(res)
+    runs = sorted(p.parent.parent for p in sweep.rglob("eval/summary.json"))
+    assert len(runs) == 2
+    assert {json.loads((r / "status.json").read_text())["status"] for r in runs} == {"finished"}
+    rep = run_cli("gainnet-report", str(sweep), cwd=tmp_path)
+    _ok(rep)
+    out = sweep / "report"
+    with open(out / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    policies = {r["policy"] for r in rows}
+    assert policies == {"agent:maskable_ppo", "greedy_utility"}
+    agent_row = next(r for r in rows if r["policy"] == "agent:maskable_ppo")
+    assert int(agent_row["episodes"]) == 4  # 2 seeds x 2 training runs, pooled
+    base_row = next(r for r in rows if r["policy"] == "greedy_utility")
+    assert int(base_row["episodes"]) == 2  # identical in both runs: counted once
+    for png in ("reward_vs_load.png", "deadline_met_ratio_vs_load.png"):
+        assert (out / png).stat().st_size > 1000
+
+
+def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
+    res = run_cli("gainnet-report", str(tmp_path))
+    assert res.returncode == 2
+    assert "no finished run" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("agent=nosuchagent", "Could not find 'agent/nosuchagent'"),
+        ("scenario=nosuchscenario", "Could not find 'scenario/nosuchscenario'"),
+        (
+            "train.total_timesteps=-5",
+            "train.total_timesteps=-5 is invalid: must be an integer >= 1",
+        ),
+        ("scenario.load=-1", "load=-1"),
+    ],
+)
+def test_bad_overrides_are_clear_errors(tmp_path: Path, override: str, message: str) -> None:
+    res = run_cli("gainnet-train", override, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert res.returncode != 0
+    assert message in res.stderr, res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+
+
+def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _ok(train_cli(run, "maskable_ppo"))
+    res = run_cli(
+        "gainnet-evaluate",
+        str(run),
+        "--scenario",
+        "medium",
+        "--load",
+        "1.5",
+        "--episodes",
+        "2",
+        "--baselines",
+        "greedy_utility",
+        "matching",
+    )
+    _ok(res)
+    out = run / "eval_medium_load1.5"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "medium" and summary["load"] == 1.5
+    assert summary["trained_on"] == {"scenario": "small", "load": 1.0}
+    assert set(summary["summary"]) == {"maskable_ppo", "greedy_utility", "matching"}
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"reward_mean", "reward_ci_low", "reward_ci_high"} <= set(rows[0])
+    # a model.zip given directly works too
+    _ok(
+        run_cli(
+            "gainnet-evaluate",
+            str(run / "final" / "model.zip"),
+            "--no-baselines",
+            "--episodes",
+            "2",
+        )
+    )
+    # missing and corrupt model files
+    missing = run_cli("gainnet-evaluate", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    (run / "best" / "model.zip").write_bytes(b"PK\x03\x04 truncated")
+    corrupt = run_cli("gainnet-evaluate", str(run))
+    assert corrupt.returncode == 2
+    assert "corrupt or truncated" in corrupt.stderr and "best/model.zip" in corrupt.stderr
+    assert "Traceback" not in corrupt.stderr
