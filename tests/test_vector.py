@@ -17,22 +17,11 @@ import pytest
 from gymnasium.vector import AutoresetMode
 
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
-from gainnet_rl.envs import GainNetEnv, GainNetVectorEnv
+from gainnet_rl.envs import GainNetEnv, GainNetVectorEnv, core
 from gainnet_rl.envs.engine import make_params
 from gainnet_rl.envs.registration import ENV_ID, SCENARIO_IDS
 
-STEP_INFO_KEYS = (
-    "served",
-    "dropped",
-    "met",
-    "quality",
-    "latency_s",
-    "energy_j",
-    "cost_usd",
-    "invalid",
-    "slots_advanced",
-    "cost",
-)
+STEP_INFO_KEYS = (*core.STEP_INFO, "cost")
 KPI_KEYS = ("slot", "decision_type", "edge_backlog_s", "pending", "action_mask")
 CASES = [
     (scenario, action_mode, observation)
