@@ -17,7 +17,9 @@ from gainnet_rl.agents import artifacts
 from gainnet_rl.agents.artifacts import ModelLoadError
 from gainnet_rl.agents.evaluation import evaluate
 from gainnet_rl.agents.policies import FlatLayout, OptionScorer, flat_layout
-from gainnet_rl.agents.train import build_env, build_model, validate
+from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
+from gainnet_rl.agents.train import build_env, build_model, env_choices, validate
+from gainnet_rl.agents.wrappers import TimeAwareTermination
 from gainnet_rl.config import ConfigError, conf_dir, scenario_names
 from gainnet_rl.envs import GainNetVectorEnv
 from gainnet_rl.envs.engine import make_params
@@ -112,6 +114,8 @@ def test_default_config_is_maskable_ppo_on_small() -> None:
         (["env.normalize_obs=true"], "env.normalize_obs=true is invalid"),
         (["seed=63"], "overlap the evaluate seeds"),
         (["device=tpu"], "device='tpu' is invalid"),
+        (["env.episode_end=never"], "env.episode_end='never' is invalid"),
+        (["env.normalize_reward=sometimes"], "env.normalize_reward='sometimes' is invalid"),
     ],
 )
 def test_validate_names_the_bad_key(overrides: list[str], message: str) -> None:
@@ -119,6 +123,42 @@ def test_validate_names_the_bad_key(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=None) as exc:
         validate(cfg)
     assert message in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        ("maskable_ppo", (True, "bootstrap")),
+        ("ppo", (True, "bootstrap")),
+        ("sac", (False, "terminal")),
+    ],
+)
+def test_auto_env_choices_follow_the_algorithm_family(agent: str, expected: tuple) -> None:
+    assert env_choices(compose_train(f"agent={agent}")) == expected
+    cfg = compose_train(f"agent={agent}", "env.episode_end=bootstrap", "env.normalize_reward=true")
+    assert env_choices(cfg) == (True, "bootstrap")
+
+
+def test_time_aware_termination_ends_returns_at_the_episode_end() -> None:
+    """The wrapper drops SB3's truncation flag (the final observation is not
+    bootstrapped) and changes nothing else."""
+    p = make_params("small")
+    plain = GainNetSB3VecEnv(2, p, seed=5)
+    wrapped = TimeAwareTermination(GainNetSB3VecEnv(2, p, seed=5))
+    o1, o2 = plain.reset(), wrapped.reset()
+    ended = 0
+    for _ in range(400):
+        a = np.argmax(plain.action_masks(), axis=1)
+        o1, r1, d1, i1 = plain.step(a)
+        o2, r2, d2, i2 = wrapped.step(a)
+        np.testing.assert_array_equal(o1, o2)
+        np.testing.assert_array_equal(r1, r2)
+        np.testing.assert_array_equal(d1, d2)
+        for a_info, b_info in zip(i1, i2, strict=True):
+            assert "TimeLimit.truncated" not in b_info
+            assert set(a_info) - set(b_info) <= {"TimeLimit.truncated"}
+        ended += int(d1.sum())
+    assert ended > 0
 
 
 def test_flat_layout_matches_the_env() -> None:

@@ -23,6 +23,7 @@ import os
 import pickle
 import shutil
 import time
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -289,7 +290,11 @@ def load_model(model_dir: Path, cls: type, env: Any = None, device: str = "auto"
             "use another checkpoint of the run"
         )
     try:
-        return cls.load(str(f), env=env, device=device)
+        with warnings.catch_warnings():
+            # SB3 re-saves replay_buffer_class=NStepReplayBuffer with n_steps and warns
+            # that n_steps is then ignored; the buffer (if resumed) is loaded whole.
+            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored")
+            return cls.load(str(f), env=env, device=device)
     except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError) as exc:
         raise ModelLoadError(
             f"model file {f} is corrupt or truncated ({type(exc).__name__}: {exc}); "

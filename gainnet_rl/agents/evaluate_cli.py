@@ -24,10 +24,9 @@ from gainnet_rl.config import ConfigError, scenario_names
 
 
 def _default_out(model_dir: Path, run_dir: Path, scenario: str, load: float) -> Path:
+    """``RUN_DIR/eval_<scenario>_load<load>[_<model>]`` (no suffix for best/)."""
     tag = f"eval_{scenario}_load{load:g}"
-    if model_dir.parent == run_dir:
-        tag += f"_{model_dir.name}" if model_dir.name != "best" else ""
-    else:
+    if not (model_dir.resolve().parent == run_dir.resolve() and model_dir.name == "best"):
         tag += f"_{model_dir.name}"
     return run_dir / tag
 

@@ -143,18 +143,29 @@ def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
     fig, axes = plt.subplots(
         nrows, cols, figsize=(3.6 * cols, 2.9 * nrows), sharey=True, squeeze=False
     )
+    agent = next((p for p in policies if p.startswith("agent:")), None)
+    colors = {size: f"C{i}" for i, size in enumerate(sizes)}
+
+    def series(policy: str, size: str) -> tuple[np.ndarray, ...] | None:
+        pts = sorted(
+            (r["load"], r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
+            for r in rows
+            if r["policy"] == policy and r["scenario"] == size and f"{metric}_mean" in r
+        )
+        return tuple(np.array(v, dtype=float) for v in zip(*pts, strict=True)) if pts else None
+
     for ax, policy in zip(axes.flat, policies, strict=False):
         for size in sizes:
-            pts = sorted(
-                (r["load"], r[f"{metric}_mean"], r[f"{metric}_ci_low"], r[f"{metric}_ci_high"])
-                for r in rows
-                if r["policy"] == policy and r["scenario"] == size and f"{metric}_mean" in r
-            )
-            if not pts:
+            pts = series(policy, size)
+            if pts is None:
                 continue
-            x, y, lo, hi = (np.array(v, dtype=float) for v in zip(*pts, strict=True))
+            x, y, lo, hi = pts
             err = np.nan_to_num(np.stack([y - lo, hi - y]), nan=0.0)
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=size)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color=colors[size], label=size)
+            # the learned agent beside each baseline: its line, dashed
+            ref = series(agent, size) if agent and policy != agent else None
+            if ref is not None:
+                ax.plot(ref[0], ref[1], ls="--", color=colors[size], alpha=0.45)
         title = policy.replace("agent:", "agent: ")
         ax.set_title(title, fontweight="bold" if policy.startswith("agent:") else "normal")
         ax.set_xlabel("load")
@@ -164,6 +175,9 @@ def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     axes.flat[0].legend(title="network", fontsize=8)
+    if agent and n > 1:
+        axes.flat[1].plot([], [], ls="--", color="gray", alpha=0.6, label="agent (dashed)")
+        axes.flat[1].legend(fontsize=8)
     fig.suptitle(f"{PLOTTED.get(metric, metric)} against load (95% CI)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

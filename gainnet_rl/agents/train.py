@@ -44,6 +44,7 @@ from hydra.types import RunMode
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule, set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
@@ -60,6 +61,7 @@ from gainnet_rl.agents.callbacks import (
 from gainnet_rl.agents.comparison import compare, write_results
 from gainnet_rl.agents.policies import flat_layout
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
+from gainnet_rl.agents.wrappers import TimeAwareTermination
 from gainnet_rl.config import ConfigError, conf_dir
 from gainnet_rl.envs.engine import ACTION_MODES, OBSERVATION_MODES, make_params
 from gainnet_rl.envs.params import Params
@@ -165,6 +167,16 @@ def validate(cfg: DictConfig) -> None:
                 f"env.normalize_obs=true is invalid for agent.policy={policy}: option-scoring "
                 "policies read the decision-type flags of the raw (already scaled) observation"
             )
+    if cfg.env.normalize_reward not in ("auto", True, False):
+        raise ConfigError(
+            f"env.normalize_reward={cfg.env.normalize_reward!r} is invalid: must be auto, true "
+            "or false"
+        )
+    if cfg.env.episode_end not in ("auto", "bootstrap", "terminal"):
+        raise ConfigError(
+            f"env.episode_end={cfg.env.episode_end!r} is invalid: must be auto, bootstrap or "
+            "terminal"
+        )
     if cfg.evaluate.model not in ("best", "final"):
         raise ConfigError(
             f"evaluate.model={cfg.evaluate.model!r} is invalid: must be best or final"
@@ -197,8 +209,23 @@ def validate(cfg: DictConfig) -> None:
 # ---------------------------------------------------------------- building
 
 
+def _on_policy(cfg: DictConfig) -> bool:
+    return issubclass(get_class(str(cfg.agent._target_)), OnPolicyAlgorithm)
+
+
+def env_choices(cfg: DictConfig) -> tuple[bool, str]:
+    """(normalize_reward, episode_end) with ``auto`` resolved for the agent."""
+    on = _on_policy(cfg)
+    norm = cfg.env.normalize_reward
+    norm = on if norm == "auto" else bool(norm)
+    end = cfg.env.episode_end
+    end = ("bootstrap" if on else "terminal") if end == "auto" else str(end)
+    return norm, end
+
+
 def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
-    """The training VecEnv: GainNetSB3VecEnv (+ VecNormalize if asked)."""
+    """The training VecEnv: GainNetSB3VecEnv (+ TimeAwareTermination, VecNormalize)."""
+    norm_reward, episode_end = env_choices(cfg)
     env: VecEnv = GainNetSB3VecEnv(
         int(cfg.env.num_envs),
         params,
@@ -206,11 +233,13 @@ def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
         observation=cfg.env.observation,
         seed=train_seeds(cfg, session)[0],
     )
-    if cfg.env.normalize_obs or cfg.env.normalize_reward:
+    if episode_end == "terminal":
+        env = TimeAwareTermination(env)
+    if cfg.env.normalize_obs or norm_reward:
         env = VecNormalize(
             env,
             norm_obs=bool(cfg.env.normalize_obs),
-            norm_reward=bool(cfg.env.normalize_reward),
+            norm_reward=norm_reward,
             clip_obs=float(cfg.env.clip_obs),
             clip_reward=float(cfg.env.clip_reward),
             gamma=float(cfg.agent.get("gamma", 0.99)),
