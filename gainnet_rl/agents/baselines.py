@@ -221,9 +221,7 @@ class Matching(Heuristic):
                 o = core.request_outcomes(s, p)
                 rewards[:, r], valid[:, r] = o["reward"], o["valid"]
                 E = p.num_edges
-                work[:, r, 1 : 1 + E] = o["work_edge_s"] / np.maximum(
-                    (1 - s.finetune) * s.edge_scale, 1e-9
-                )
+                work[:, r, 1 : 1 + E] = o["work_edge_s"] / core.compute_share(s)
                 work[:, r, O - 2] = o["work_cloud_s"]
         finally:
             s.req_ptr[:] = saved

@@ -68,7 +68,7 @@ class GainNetSB3VecEnv(VecEnv):
 
     # ------------------------------------------------------------ VecEnv API
     def reset(self) -> Any:
-        seeds = [s if s is not None else None for s in self._seeds]
+        seeds = list(self._seeds)
         if all(s is None for s in seeds) and self._next_seed is not None:
             seeds = [self._next_seed + i for i in range(self.num_envs)]
         self._next_seed = None

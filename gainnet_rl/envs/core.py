@@ -231,7 +231,7 @@ def _derived(p: Params) -> _Derived:
     if d is None:
         ch = p.channel
         d = _Derived(
-            plan_mask=p.plan_memory_gb <= p.edge_memory_gb + 1e-9,
+            plan_mask=p.plan_allowed,
             snr_offset_db=10
             * np.log10(ch.device_tx_w / (ch.bs_noise_w_per_hz * p.edge_bandwidth_hz)),
             work_table=np.stack(
@@ -291,8 +291,8 @@ def reset(keys: np.ndarray, p: Params) -> State:
         cloud_knowledge_mbit=np.full(B, p.initial_knowledge_mbit),
         sense_buffer_bits=np.zeros((B, U)),
         sensed_mbit=np.zeros((B, E)),
-        edge_up=np.ones((B, E), bool),
-        edge_scale=np.ones((B, E)),
+        edge_up=np.broadcast_to(p.edge_up_sched[0], (B, E)).copy(),
+        edge_scale=np.broadcast_to(p.edge_scale_sched[0], (B, E)).copy(),
         ring_events=np.zeros((B, H, _NR)),
         ep_totals=np.zeros((B, len(EP_FIELDS))),
         ep_latency_hist=np.zeros((B, p.latency_bins), np.int64),
@@ -302,6 +302,13 @@ def reset(keys: np.ndarray, p: Params) -> State:
 
 
 # ------------------------------------------------------------------ decision context
+
+
+def compute_share(state: State) -> np.ndarray:
+    """(B, E) share of each edge's nominal compute that serves requests: one
+    less the fine-tuning share, times the speed multiplier, zero while down;
+    floored at 1e-9 (a down edge's wait is huge, not infinite)."""
+    return np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
 
 
 def decision_type(state: State, p: Params) -> np.ndarray:
@@ -352,7 +359,7 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     rate_up = bw * np.log2(1.0 + ch.device_tx_w * g / (ch.bs_noise_w_per_hz * bw))
     air = in_bits[:, None] / rate_up
     up_end = state.up_wait_s + air
-    share = np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
+    share = compute_share(state)
     tier_e0 = np.maximum(tier_e, 0)
     work_e = work(d.work_table[s[:, None], tier_e0], in_u[:, None], out_u[:, None]) / p.edge_speed
     comp_end = np.maximum(up_end, state.edge_work_s / (p.edge_servers * share)) + work_e / share
@@ -533,19 +540,33 @@ def _apply_request(
     state.ep_totals[idx, _EP["invalid"]] += ~ok
     a = np.where(ok, a, reject)  # a forbidden choice rejects the request
     pick = lambda k: out[k][idx, a]
-    dropped = pick("dropped")
+    dropped, reward, met = pick("dropped"), pick("reward"), pick("met")
     latency, quality = pick("latency_s"), pick("quality")
     deadline = out["deadline_s"][idx]
     when_s = np.where(a == reject, 0.0, np.where(dropped, deadline, latency))
     offset = np.floor(when_s / p.slot_s + 1e-9).astype(np.int64)
+    is_edge = (a >= 1) & (a <= p.max_edges)
+    e = np.minimum(np.maximum(a - 1, 0), p.num_edges - 1)
+    if p.has_events:
+        # A scheduled outage before the request completes: it is lost (dropped)
+        # in the failure slot. The outcomes the policy saw did not foresee it.
+        fail_in = p.edge_down_at[state.slot[idx], e] - state.slot[idx]
+        lost = is_edge & (offset >= fail_in)
+        if lost.any():
+            offset = np.where(lost, fail_in, offset)
+            dropped, met = dropped | lost, met & ~lost
+            lost_reward = p.reward.request_reward(
+                quality, met, dropped, latency, pick("energy_j"), pick("cost_usd")
+            )
+            reward = np.where(lost, lost_reward, reward)
     served = ~dropped
     # Book the request's events into the ring, ``offset`` slots ahead (RING_FIELDS order).
     events = np.stack(
         [
-            pick("reward"),
+            reward,
             served,
             dropped,
-            pick("met"),
+            met,
             quality * served,
             latency * served,
             pick("energy_j"),
@@ -560,8 +581,6 @@ def _apply_request(
     # Occupy the chosen resources.
     u, ae = out["device"][idx], out["assoc"][idx]
     is_local, is_cloud = a == 0, a == O - 2
-    is_edge = (a >= 1) & (a <= p.max_edges)
-    e = np.minimum(np.maximum(a - 1, 0), p.num_edges - 1)
     i = idx[is_local]
     state.device_work_s[i, u[is_local]] += out["work_local_s"][i]
     i, ee = idx[is_edge], e[is_edge]
@@ -647,6 +666,8 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     assoc = assoc.copy() if idx is None else assoc  # (a gathered copy already otherwise)
     assoc[hb, hu] = np.argmax(gain_db[hb, hu], axis=-1)
     sub.set("assoc", assoc)
+    if p.has_events:
+        _apply_events(sub, p, t, edge_up)
     for name, value in (
         ("slot", t),
         ("mobility", mobility),
@@ -683,6 +704,27 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     sub.set("plan_ptr", np.where(frame, 0, E))
     _arrive(s, p, idx)
     return ev
+
+
+def _apply_events(sub: _Rows, p: Params, t: np.ndarray, was_up: np.ndarray) -> None:
+    """Set the scheduled edge state of slot ``t``: a failing edge loses its queue
+    (its requests were booked as lost when decided); a recovering edge reloads
+    the models it holds."""
+    up = p.edge_up_sched[t]  # (n, E)
+    sub.set("edge_scale", p.edge_scale_sched[t])
+    went_down, came_up = was_up & ~up, ~was_up & up
+    if went_down.any():
+        sub.set("edge_work_s", np.where(went_down, 0.0, sub.get("edge_work_s")))
+    if came_up.any():
+        tiers = sub.get("edge_tier")  # (n, E, S)
+        mem = np.where(tiers >= 0, p.tier_memory_gb[_derived(p).services, np.maximum(tiers, 0)], 0)
+        load = np.ceil(mem / p.model_load_gb_per_s / p.slot_s).astype(np.int64)
+        reload = came_up[:, :, None] & (tiers >= 0)
+        sub.set(
+            "tier_ready_slot",
+            np.where(reload, t[:, None, None] + load, sub.get("tier_ready_slot")),
+        )
+    sub.set("edge_up", up)
 
 
 def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:

@@ -202,7 +202,7 @@ class Engine:
         """(B,) snapshot of network KPIs: backlogs, utilisation, decision type."""
         s, p = self.state, self.params
         assert s is not None
-        share = np.maximum((1 - s.finetune) * s.edge_scale * s.edge_up, 1e-9)
+        share = core.compute_share(s)
         E = p.num_edges  # x.sum(axis=1) / E is x.mean(axis=1), without its Python overhead
         return {
             "slot": s.slot.copy(),

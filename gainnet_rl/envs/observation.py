@@ -148,7 +148,7 @@ def _parts(state: core.State, p: Params, out: dict[str, np.ndarray]) -> dict[str
         req[~is_req] = 0.0
     # per edge (padded edges stay zero)
     ef = parts["edges"][:, :E]
-    share = np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
+    share = core.compute_share(state)
     n_assoc = np.bincount((rows[:, None] * E + state.assoc).reshape(-1), minlength=B * E).reshape(
         B, E
     )

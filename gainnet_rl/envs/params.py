@@ -152,7 +152,14 @@ class Params:
     plan_finetune: np.ndarray  # (P,)
     plan_sensing: np.ndarray  # (P,)
     plan_memory_gb: np.ndarray  # (P,)
+    plan_allowed: np.ndarray  # (P,) bool: fits the edge memory (and knowledge_flow permits it)
     default_plan: int
+    knowledge_flow: bool  # False: plans with sensing or fine-tuning are forbidden
+    # scheduled edge events (SYSTEM_MODEL sec. 10 robustness), (T + 1, E) per slot
+    has_events: bool
+    edge_up_sched: np.ndarray  # (T + 1, E) bool: the edge's compute server is up in slot t
+    edge_scale_sched: np.ndarray  # (T + 1, E) compute multiplier in slot t
+    edge_down_at: np.ndarray  # (T + 1, E) int64: first slot > t in which the edge is down
     # derived sizes
     max_new_requests: int  # R, per-slot request queue length
     ring_slots: int  # H, event ring length (> max deadline in slots)
@@ -198,6 +205,72 @@ def edge_layout(num_edges: int, area_m: np.ndarray) -> np.ndarray:
     x = (idx % cols + 0.5) * w / cols
     y = (idx // cols + 0.5) * h / rows
     return np.stack([x, y], axis=1)
+
+
+EVENT_KINDS = ("outage", "compute_cut")
+_NEVER = np.iinfo(np.int64).max // 4  # edge_down_at where an edge never goes down
+
+
+def _events(
+    events: Any, num_edges: int, slot_s: float, episode_slots: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compile the scenario's ``events`` into per-slot schedules.
+
+    Each event is ``{kind: outage | compute_cut, edges: [e, ...] | all,
+    start_s, end_s: null | s, factor}``: from slot ``ceil(start_s / slot_s)``
+    until slot ``ceil(end_s / slot_s)`` (exclusive; null: the episode's end)
+    the edges' compute servers are down (outage) or run at ``factor`` times
+    their speed (compute_cut, factor in (0, 1]). Overlapping cuts multiply.
+
+    Returns (up (T + 1, E) bool, scale (T + 1, E), down_at (T + 1, E) int64),
+    where ``down_at[t, e]`` is the first slot after t in which edge e is down.
+    """
+    T, E = episode_slots, num_edges
+    up = np.ones((T + 1, E), dtype=bool)
+    scale = np.ones((T + 1, E))
+    if not isinstance(events, (list, tuple)):
+        _fail("events", events, "a list of {kind, edges, start_s, end_s, factor} mappings")
+    episode_s = T * slot_s
+    for i, ev in enumerate(events):
+        f = f"events[{i}]"
+        if not isinstance(ev, dict):
+            _fail(f, ev, "a mapping {kind, edges, start_s, end_s, factor}")
+        kind = ev.get("kind")
+        if kind not in EVENT_KINDS:
+            _fail(f"{f}.kind", kind, f"one of {list(EVENT_KINDS)}")
+        allowed = {"kind", "edges", "start_s", "end_s"}
+        if kind == "compute_cut":
+            allowed.add("factor")
+        extra = sorted(set(ev) - allowed)
+        if extra:
+            x = extra[0]
+            _fail(f"{f}.{x}", ev[x], f"absent: a {kind} event has keys {sorted(allowed)}")
+        edges = ev.get("edges")
+        if edges == "all":
+            edges = list(range(E))
+        if not (isinstance(edges, (list, tuple)) and edges) or not all(
+            isinstance(e, int) and not isinstance(e, bool) and 0 <= e < E for e in edges
+        ):
+            _fail(f"{f}.edges", edges, f"'all' or a non-empty list of edge indices in [0, {E - 1}]")
+        start = _num(ev, "start_s", f"{f}.start_s", lo=0.0)
+        if start >= episode_s:
+            _fail(f"{f}.start_s", start, f"< the episode length {episode_s:g} s")
+        end = ev.get("end_s")
+        if end is not None:
+            end = _num(ev, "end_s", f"{f}.end_s", lo=start, lo_open=True)
+        t0 = math.ceil(start / slot_s - 1e-9)
+        t1 = T + 1 if end is None else min(math.ceil(end / slot_s - 1e-9), T + 1)
+        cols = np.asarray(edges, dtype=np.int64)
+        if kind == "outage":
+            up[t0:t1, cols] = False
+        else:
+            scale[t0:t1, cols] *= _num(ev, "factor", f"{f}.factor", lo=0.0, lo_open=True, hi=1.0)
+    down_at = np.full((T + 1, E), _NEVER, dtype=np.int64)
+    for t in range(T - 1, -1, -1):
+        down_at[t] = np.where(~up[t + 1], t + 1, down_at[t + 1])
+    for a in (up, scale, down_at):
+        a.flags.writeable = False
+    return up, scale, down_at
 
 
 def build_params(cfg: dict[str, Any]) -> Params:
@@ -378,11 +451,26 @@ def build_params(cfg: dict[str, Any]) -> Params:
                 chosen[s] = t
                 used += mem[s, t]
                 break
+    knowledge_flow = cfg.get("knowledge_flow", True)
+    if not isinstance(knowledge_flow, bool):
+        _fail("knowledge_flow", knowledge_flow, "true or false")
     ft_mid, se_mid = ft_levels[len(ft_levels) // 2], se_levels[len(se_levels) // 2]
+    if not knowledge_flow:  # sensing and fine-tuning off: only the 0.0 levels are allowed
+        for lv, fname in [(ft_levels, "finetune_levels"), (se_levels, "sensing_levels")]:
+            if 0.0 not in lv:
+                _fail(f"plans.{fname}", lv, "levels including 0.0 when knowledge_flow is false")
+        ft_mid = se_mid = 0.0
+    plan_allowed = plan_mem <= edge_memory_gb + 1e-9
+    if not knowledge_flow:
+        plan_allowed &= (plan_ft == 0.0) & (plan_se == 0.0)
     default_plan = next(
         i
         for i, r in enumerate(plan_rows)
         if tuple(r[0]) == tuple(chosen) and r[1] == ft_mid and r[2] == se_mid
+    )
+
+    up_sched, scale_sched, down_at = _events(
+        cfg.get("events") or [], num_edges, slot_s, episode_slots
     )
 
     arrivals = _model(cfg, "arrivals", ArrivalModel)
@@ -445,7 +533,13 @@ def build_params(cfg: dict[str, Any]) -> Params:
         plan_finetune=plan_ft,
         plan_sensing=plan_se,
         plan_memory_gb=plan_mem,
+        plan_allowed=plan_allowed,
         default_plan=default_plan,
+        knowledge_flow=knowledge_flow,
+        has_events=bool((~up_sched).any() or (scale_sched != 1.0).any()),
+        edge_up_sched=up_sched,
+        edge_scale_sched=scale_sched,
+        edge_down_at=down_at,
         max_new_requests=max_new,
         ring_slots=math.ceil(max_deadline / slot_s) + 2,
         latency_bins=math.ceil(max_deadline / LATENCY_BIN_S) + 2,

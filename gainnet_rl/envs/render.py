@@ -32,7 +32,7 @@ def ansi(state: core.State, p: Params, b: int = 0) -> str:
         f"GainNet {p.name}: slot {t}/{p.episode_slots} ({t * p.slot_s:.1f} s), "
         f"frame {t // p.frame_slots}, next decision: {kind}"
     ]
-    share = np.maximum((1 - state.finetune[b]) * state.edge_scale[b] * state.edge_up[b], 1e-9)
+    share = core.compute_share(state)[b]
     n_assoc = np.bincount(state.assoc[b], minlength=p.num_edges)
     for e in range(p.num_edges):
         k = state.knowledge_mbit[b, e]
@@ -77,7 +77,7 @@ def rgb_array(state: core.State, p: Params, b: int = 0, size_px: int = 480) -> n
     colors = matplotlib.colormaps["tab10"](np.arange(p.num_edges) % 10)
     pos = state.mobility["pos_m"][b]
     ax.scatter(pos[:, 0], pos[:, 1], s=8, c=colors[state.assoc[b]], zorder=2)
-    share = np.maximum((1 - state.finetune[b]) * state.edge_scale[b] * state.edge_up[b], 1e-9)
+    share = core.compute_share(state)[b]
     wait = state.edge_work_s[b] / (p.edge_servers * share)
     cloud_xy = (w / 2, 1.2 * h)
     ax.scatter(
