@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from gainnet_rl.envs import core
 from gainnet_rl.envs.params import Params
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
 
@@ -140,3 +141,86 @@ def _fmt(mean: float, half: float) -> str:
     if not math.isfinite(half):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+#: Per-frame series returned by :func:`trace`, each (len(seeds), frames).
+TRACE_FIELDS = ("reward", "served", "dropped", "met", "quality", "arrived")
+
+
+def trace(
+    make_policy: PolicyFactory,
+    params: Params,
+    seeds: Sequence[int],
+    action_mode: str = "discrete",
+    observation: str = "flat",
+    deterministic: bool = True,
+) -> dict[str, np.ndarray]:
+    """Play one episode per seed like :func:`evaluate` and return per-frame series.
+
+    Same batched env, episodes and ``predict`` calling convention as
+    :func:`evaluate`. A step advances time at most to the next frame boundary
+    (where plan decisions stop it), so everything a step produced happened in
+    the frame of the slot it started in: the per-frame sums are exact.
+
+    Args:
+        make_policy, params, seeds, action_mode, observation, deterministic:
+            as for :func:`evaluate`.
+
+    Returns:
+        ``reward`` (reward units), ``served``, ``dropped``, ``met`` (request
+        counts), ``quality`` (sum of the quality of the requests served) and
+        ``arrived`` (requests drawn), each (len(seeds), frames) with frame j
+        the slots ``[j K, (j + 1) K)`` (K = ``params.frame_slots``, each slot
+        ``params.slot_s`` s); and ``pending`` (len(seeds),): requests still in
+        flight at the end. Per episode ``arrived.sum() == served.sum() +
+        dropped.sum() + pending``, and the sums equal :func:`evaluate`'s.
+    """
+    if len(seeds) == 0:
+        raise ValueError("seeds is empty: trace at least one episode")
+    env = GainNetVectorEnv(
+        len(seeds), params=params, action_mode=action_mode, observation=observation
+    )
+    policy = make_policy(env)
+    takes_masks = "action_masks" in inspect.signature(policy.predict).parameters
+    obs, _ = env.reset(seed=[int(s) for s in seeds])
+    eng = env.engine
+    n, K = env.num_envs, params.frame_slots
+    frames = -(-params.episode_slots // K)
+    rows = np.arange(n)
+    keys = ("served", "dropped", "met", "quality")
+    series = np.zeros((len(TRACE_FIELDS), n, frames))  # TRACE_FIELDS order
+    arrived_col = core.EP_FIELDS.index("arrived")
+    arrived = eng.state.ep_totals[:, arrived_col].copy()
+    series[-1, :, 0] = arrived  # drawn at reset, in slot 0
+    pending = np.zeros(n)
+    done = np.zeros(n, dtype=bool)
+    episode_start = np.ones(n, dtype=bool)
+    state = None
+    while not done.all():
+        frame = eng.state.slot // K
+        kwargs: dict[str, Any] = {
+            "state": state,
+            "episode_start": episode_start,
+            "deterministic": deterministic,
+        }
+        if takes_masks:
+            kwargs["action_masks"] = env.action_masks()
+        actions, state = policy.predict(obs, **kwargs)
+        obs, rewards, _, truncated, infos = env.step(actions)
+        live = rows[~done]
+        got = np.stack([rewards, *(infos[k] for k in keys)])  # (5, n)
+        series[:-1, live, frame[live]] += got[:, live]
+        # arrivals are drawn in the slot the step stopped in (the episode's end draws none)
+        now = eng.state.ep_totals[:, arrived_col]
+        grew = live[~truncated[live]]
+        series[-1, grew, eng.state.slot[grew] // K] += now[grew] - arrived[grew]
+        arrived = now.copy()
+        episode_start = truncated
+        newly = truncated & ~done
+        if newly.any():
+            pending[newly] = infos["final_info"]["episode_metrics"]["pending"][newly]
+            done |= newly
+    env.close()
+    out = dict(zip(TRACE_FIELDS, series, strict=True))
+    out["pending"] = pending
+    return out
