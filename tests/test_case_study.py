@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,22 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
         case_study.train_runs(
             other, case_study.CASE_STUDIES["medical_summarization"], 2, False, lines.append
         )
+
+    # An interrupted run (no status, no checkpoint) is resumed in its folder, not deleted.
+    run = runs[0]
+    (run.run_dir / "status.json").unlink()
+    shutil.rmtree(run.run_dir / "checkpoints")
+    kept = sorted(p.name for p in run.run_dir.iterdir())
+    started: list[list[str]] = []
+
+    class FakeProc:
+        def __init__(self, cmd: list[str], **kwargs: Any) -> None:
+            started.append(cmd)
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(case_study.subprocess, "Popen", FakeProc)
+    case_study.train_runs([run], case_study.CASE_STUDIES["vehicular"], 1, False, lines.append)
+    assert len(started) == 1 and f"train.resume={run.run_dir}" in started[0]
+    assert sorted(p.name for p in run.run_dir.iterdir()) == kept

@@ -95,6 +95,16 @@ def test_outage_with_end_recovers_after_reloading_models() -> None:
     mem = p.tier_memory_gb[np.arange(p.num_services), np.maximum(state.edge_tier[0, 1], 0)]
     want = 80 + np.ceil(mem / p.model_load_gb_per_s / p.slot_s)
     np.testing.assert_array_equal(state.tier_ready_slot[0, 1][held], want[held])
+    # until a model is loaded, requests for its service cannot go to the edge
+    checked = 0
+    while state.slot[0] < want[held].max():
+        if core.decision_type(state, p)[0] == core.DECISION_REQUEST:
+            s = state.q_service[0, state.req_ptr[0]]
+            if state.slot[0] < state.tier_ready_slot[0, 1, s]:
+                assert not core.action_mask(state, p)[0, 2]
+                checked += 1
+        state, _, _ = core.step(state, _edge0_or_reject(state, p), p)
+    assert checked > 0
 
 
 def test_events_keep_batched_scalar_parity() -> None:
@@ -159,6 +169,11 @@ def test_knowledge_flow_off_forbids_sensing_and_fine_tuning() -> None:
             "events[0].factor",
         ),
         ({"events": [{"kind": "compute_cut", "edges": [0], "start_s": 1.0}]}, "events[0].factor"),
+        ({"events": [{"kind": "outage", "edges": [0], "start_s": 19.95}]}, "events[0].start_s"),
+        (
+            {"events": [{"kind": "outage", "edges": [0], "start_s": 1.01, "end_s": 1.05}]},
+            "events[0].end_s",
+        ),
         ({"events": "outage"}, "events"),
         ({"knowledge_flow": "no"}, "knowledge_flow"),
     ],

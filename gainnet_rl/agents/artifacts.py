@@ -17,8 +17,11 @@ checkpoint complete and loadable.
 
 from __future__ import annotations
 
+import csv
 import inspect
+import io
 import json
+import math
 import os
 import pickle
 import shutil
@@ -85,6 +88,33 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def csv_text(rows: list[dict[str, Any]]) -> str:
+    """CSV of dict rows (columns in order of first appearance); floats as repr,
+    NaN/inf as empty cells, booleans as true/false."""
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (float, np.floating)):
+        return "" if not math.isfinite(float(v)) else repr(float(v))
+    return v
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write :func:`csv_text` of ``rows`` to ``path`` atomically."""
+    atomic_write_text(path, csv_text(rows))
 
 
 def _json_default(x: Any) -> Any:

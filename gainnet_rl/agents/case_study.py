@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import os
@@ -247,10 +246,15 @@ def default_out(case: str, mode: str) -> Path:
     )
 
 
-def default_runs(case: str, mode: str, out: Path) -> Path:
-    """Training run folders: ``runs/case_studies/<case>/runs`` (full; models and
-    TensorBoard logs stay out of docs/), else ``OUT/runs``."""
-    return Path("runs/case_studies") / case / "runs" if mode == "full" else out / "runs"
+def default_runs(case: str, mode: str, out: Path | None) -> Path:
+    """Training run folders: ``OUT/runs`` when ``--out`` is given, else
+    ``runs/case_studies/<case>/runs`` (full: models and TensorBoard logs stay
+    out of docs/) or ``runs/case_studies/<case>-<mode>/runs``."""
+    if out is not None:
+        return Path(out) / "runs"
+    if mode == "full":
+        return Path(f"runs/case_studies/{case}/runs")
+    return default_out(case, mode) / "runs"
 
 
 # ------------------------------------------------------------------ training
@@ -430,12 +434,11 @@ def train_runs(
             continue
         cmd = fresh
         if (run.run_dir / artifacts.CONFIG_FILE).is_file():
+            # started earlier: resume (from its last checkpoint, or from step 0 in the
+            # same folder if none was written), never delete what it holds
             _check_same_run(run, case, w)
-            if artifacts.latest_checkpoint(run.run_dir) is not None:
-                cmd = run.command(resume=True, max_minutes=_remaining_minutes(run))
-                run.info["resumed_with"] = _display(cmd)
-            else:  # started, but nothing saved yet: start again
-                shutil.rmtree(run.run_dir)
+            cmd = run.command(resume=True, max_minutes=_remaining_minutes(run))
+            run.info["resumed_with"] = _display(cmd)
         todo.append((run, cmd))
     active: list[tuple[Run, subprocess.Popen, Path, Any, float]] = []
     failed: list[tuple[Run, int, Path]] = []
@@ -454,7 +457,15 @@ def train_runs(
                 fh.flush()
                 verb = "resuming" if "resumed_with" in run.info else "training"
                 log(f"  {run.name}: {verb} (log {log_path})")
-                proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_child_env())
+                # own session: a Ctrl-C reaches them once, forwarded below (a second
+                # SIGINT would interrupt the checkpoint gainnet-train writes on the first)
+                proc = subprocess.Popen(
+                    cmd,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    env=_child_env(),
+                    start_new_session=True,
+                )
                 active.append((run, proc, log_path, fh, time.time()))
             time.sleep(0.2)
             still = []
@@ -478,8 +489,9 @@ def train_runs(
                     )
             active = still
     except BaseException:
-        # Ctrl-C reaches the children too (same process group); otherwise tell
-        # them: gainnet-train writes a checkpoint on SIGINT, so the run resumes.
+        # Interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt by main):
+        # one SIGINT to each child; gainnet-train writes a checkpoint on it, so
+        # the run resumes when the study is started again.
         for _, proc, _, _, _ in active:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
@@ -552,11 +564,10 @@ def baseline(name: str) -> Policy:
 
 
 def stat(x: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
-    """(mean, 95% CI low, high), Student t; a single value has a zero-width CI."""
+    """(mean, 95% CI low, high), Student t; a single value has no CI (NaN bounds)."""
     a = np.asarray(x, dtype=float)
     if a.size == 1:
-        v = float(a[0])
-        return v, v, v
+        return float(a[0]), math.nan, math.nan
     s = summarize({"x": a})["x"]
     return s["mean"], s["ci_low"], s["ci_high"]
 
@@ -571,30 +582,6 @@ def agent_stat(per_seed: Sequence[np.ndarray]) -> tuple[float, float, float, int
     x = np.asarray(per_seed[0], dtype=float)
     m, lo, hi = stat(x)
     return m, lo, hi, x.size, "episodes"
-
-
-def _csv_text(rows: list[dict[str, Any]]) -> str:
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _cell(v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, (float, np.floating)):
-        return "" if not math.isfinite(float(v)) else repr(float(v))
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v)).lower()
-    return v
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    artifacts.atomic_write_text(path, _csv_text(rows))
 
 
 def save_fig(fig: Any, path: Path) -> None:
@@ -710,7 +697,7 @@ def learning_curves(
                     "reward_ci_high": levels[name][2],
                 }
             )
-    write_csv(out / "learning_curves.csv", rows)
+    artifacts.write_csv(out / "learning_curves.csv", rows)
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.0, 4.8))
@@ -776,7 +763,7 @@ def qos_vs_load(
                 row.update({f"{m}_mean": mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
             row.update(n=n, ci_over=over, episodes_per_policy=len(seeds))
             rows.append(row)
-    write_csv(out / "qos_vs_load.csv", rows)
+    artifacts.write_csv(out / "qos_vs_load.csv", rows)
 
     plt = _plt()
     labels = {
@@ -908,7 +895,7 @@ def cost_quality(
     )
     for r, f in zip(rows, front, strict=True):
         r["pareto"] = bool(f)
-    write_csv(out / "cost_quality.csv", rows)
+    artifacts.write_csv(out / "cost_quality.csv", rows)
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.4, 5.0))
@@ -1068,7 +1055,7 @@ def robustness(
                         "event_start_s": event_s if cond != "none" else float("nan"),
                     }
                 )
-    write_csv(out / "robustness.csv", rows)
+    artifacts.write_csv(out / "robustness.csv", rows)
 
     plt = _plt()
     conds = list(traces)
@@ -1150,7 +1137,7 @@ def knowledge_flow(
                 ls="-" if on else "--",
                 label=f"{name}, knowledge flow {'on' if on else 'off'}",
             )
-    write_csv(out / "knowledge_flow.csv", rows)
+    artifacts.write_csv(out / "knowledge_flow.csv", rows)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"{case.quality_label} of requests served, per frame")
     ax.set_title(
@@ -1184,17 +1171,22 @@ def table(
     head = (
         f"{case.name}: scenario={params.name} load={params.load:g}, {len(seeds)} episodes per "
         f"policy and seed (seeds {seeds[0]}..{seeds[-1]}); agents: best model of each training "
-        "seed, episodes pooled; mean ± 95% CI half-width"
+        "seed, episodes pooled; mean ± 95% CI half-width (the verdicts below: the agent's CI over "
+        "its training seeds)"
     )
     labels = {name: f"{name} ({len(results[name])} seeds)" for name in agents}
     base = {k: v for k, v in summary.items() if k not in labels.values()}
     verdicts = []
     for name, label in labels.items():
-        lost = [k for k, ok in beats({label: summary[label], **base}, label).items() if not ok]
+        # the agent's CI over its training seeds (each seed's mean reward), when it has several
+        m, lo, hi, n, over = agent_stat([r["reward"] for r in results[name]])
+        agent = {"reward": {"mean": m, "ci_low": lo, "ci_high": hi}}
+        lost = [k for k, ok in beats({label: agent, **base}, label).items() if not ok]
+        ci = f"95% CI over {n} {over}: [{lo:.2f}, {hi:.2f}]"
         verdicts.append(
-            f"{name}: mean episode reward above every baseline, non-overlapping 95% CIs"
+            f"{name}: mean episode reward above every baseline's 95% CI ({ci})"
             if not lost
-            else f"{name}: 95% CI of the reward not entirely above: {', '.join(lost)}"
+            else f"{name}: reward CI ({ci}) not entirely above: {', '.join(lost)}"
         )
     text = "\n".join([head, "", format_table(summary), "", *verdicts]) + "\n"
     artifacts.atomic_write_text(out / "table.md", text)
@@ -1227,10 +1219,11 @@ def run_case_study(
     exp = conf_dir() / "experiment" / f"{case.experiment}.yaml"
     if not exp.is_file():
         raise ConfigError(f"experiment config {exp} is missing: the case study trains with it")
+    out_arg = out
     out = Path(out) if out is not None else default_out(case_name, mode)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs(case_name, mode, out)
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs(case_name, mode, out_arg)
     runs = plan_runs(case, budget, runs_dir)
     log(f"{PROG} {case.name} ({mode}): {len(runs)} training runs, {jobs} at a time -> {out}")
     train_runs(runs, case, jobs, force, log)
@@ -1403,18 +1396,24 @@ def main(argv: list[str] | None = None) -> int:
         "--runs",
         type=Path,
         default=None,
-        help="training run folders (default runs/case_studies/<case>/runs; with --quick OUT/runs)",
+        help="training run folders (default: OUT/runs with --out, else "
+        "runs/case_studies/<case>/runs, or runs/case_studies/<case>-quick/runs with --quick)",
     )
     ap.add_argument(
         "--jobs", type=_jobs, default=2, help="training runs in parallel (default 2), >= 1"
     )
     ap.add_argument(
-        "--force", action="store_true", help="retrain runs that finished earlier in --out"
+        "--force", action="store_true", help="retrain the runs in the runs folder (see --runs)"
     )
     args = ap.parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         ap.error(f"--out={str(args.out)!r} is invalid: it exists and is not a folder")
+
+    def _terminate(signum: int, frame: Any) -> None:  # SIGTERM: stop as on Ctrl-C
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         run_case_study(
             args.case,
@@ -1438,6 +1437,8 @@ def main(argv: list[str] | None = None) -> int:
     except CaseStudyError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

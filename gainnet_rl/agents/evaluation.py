@@ -57,6 +57,29 @@ def evaluate(
         dict of metric name -> (len(seeds),) array (see
         :func:`gainnet_rl.envs.core.episode_metrics`).
     """
+    return _play(make_policy, params, seeds, action_mode, observation, deterministic)
+
+
+#: ``on_step(env, slot_before, rewards, truncated, infos, live)`` of :func:`_play`.
+StepHook = Callable[
+    [GainNetVectorEnv, np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray], None
+]
+
+
+def _play(
+    make_policy: PolicyFactory,
+    params: Params,
+    seeds: Sequence[int],
+    action_mode: str,
+    observation: str,
+    deterministic: bool,
+    on_step: StepHook | None = None,
+    on_reset: Callable[[GainNetVectorEnv], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The one episode loop of :func:`evaluate` and :func:`trace`: one episode
+    per seed on the batched env; ``on_reset`` sees the env after the reset,
+    ``on_step`` every step (with the slots the sub-envs were in before it and
+    which sub-envs were still in their episode). Returns the episode KPIs."""
     if len(seeds) == 0:
         raise ValueError("seeds is empty: evaluate at least one episode")
     env = GainNetVectorEnv(
@@ -65,6 +88,8 @@ def evaluate(
     policy = make_policy(env)
     takes_masks = "action_masks" in inspect.signature(policy.predict).parameters
     obs, _ = env.reset(seed=[int(s) for s in seeds])
+    if on_reset is not None:
+        on_reset(env)
     n = env.num_envs
     done = np.zeros(n, dtype=bool)
     results: dict[str, np.ndarray] = {}
@@ -79,7 +104,10 @@ def evaluate(
         if takes_masks:
             kwargs["action_masks"] = env.action_masks()
         actions, state = policy.predict(obs, **kwargs)
-        obs, _, _, truncated, infos = env.step(actions)
+        slot = env.engine.state.slot.copy()
+        obs, rewards, _, truncated, infos = env.step(actions)
+        if on_step is not None:
+            on_step(env, slot, rewards, truncated, infos, ~done)
         episode_start = truncated
         newly = truncated & ~done
         if newly.any():
@@ -175,52 +203,38 @@ def trace(
         flight at the end. Per episode ``arrived.sum() == served.sum() +
         dropped.sum() + pending``, and the sums equal :func:`evaluate`'s.
     """
-    if len(seeds) == 0:
-        raise ValueError("seeds is empty: trace at least one episode")
-    env = GainNetVectorEnv(
-        len(seeds), params=params, action_mode=action_mode, observation=observation
-    )
-    policy = make_policy(env)
-    takes_masks = "action_masks" in inspect.signature(policy.predict).parameters
-    obs, _ = env.reset(seed=[int(s) for s in seeds])
-    eng = env.engine
-    n, K = env.num_envs, params.frame_slots
-    frames = -(-params.episode_slots // K)
-    rows = np.arange(n)
+    K = params.frame_slots
+    n, frames = len(seeds), -(-params.episode_slots // K)
     keys = ("served", "dropped", "met", "quality")
     series = np.zeros((len(TRACE_FIELDS), n, frames))  # TRACE_FIELDS order
-    arrived_col = core.EP_FIELDS.index("arrived")
-    arrived = eng.state.ep_totals[:, arrived_col].copy()
-    series[-1, :, 0] = arrived  # drawn at reset, in slot 0
-    pending = np.zeros(n)
-    done = np.zeros(n, dtype=bool)
-    episode_start = np.ones(n, dtype=bool)
-    state = None
-    while not done.all():
-        frame = eng.state.slot // K
-        kwargs: dict[str, Any] = {
-            "state": state,
-            "episode_start": episode_start,
-            "deterministic": deterministic,
-        }
-        if takes_masks:
-            kwargs["action_masks"] = env.action_masks()
-        actions, state = policy.predict(obs, **kwargs)
-        obs, rewards, _, truncated, infos = env.step(actions)
-        live = rows[~done]
+    col = core.EP_FIELDS.index("arrived")
+    drawn = np.zeros(n)  # requests drawn so far, per sub-env
+
+    def on_reset(env: GainNetVectorEnv) -> None:
+        drawn[:] = env.engine.state.ep_totals[:, col]
+        series[-1, :, 0] = drawn  # drawn in slot 0
+
+    def on_step(
+        env: GainNetVectorEnv,
+        slot: np.ndarray,
+        rewards: np.ndarray,
+        truncated: np.ndarray,
+        infos: dict[str, Any],
+        live: np.ndarray,
+    ) -> None:
+        rows = np.flatnonzero(live)
         got = np.stack([rewards, *(infos[k] for k in keys)])  # (5, n)
-        series[:-1, live, frame[live]] += got[:, live]
-        # arrivals are drawn in the slot the step stopped in (the episode's end draws none)
-        now = eng.state.ep_totals[:, arrived_col]
-        grew = live[~truncated[live]]
-        series[-1, grew, eng.state.slot[grew] // K] += now[grew] - arrived[grew]
-        arrived = now.copy()
-        episode_start = truncated
-        newly = truncated & ~done
-        if newly.any():
-            pending[newly] = infos["final_info"]["episode_metrics"]["pending"][newly]
-            done |= newly
-    env.close()
+        series[:-1, rows, slot[rows] // K] += got[:, rows]
+        # requests are drawn in the slot a step stops in; an ended episode
+        # draws none (its state is already the next episode's: autoreset)
+        s = env.engine.state
+        go = rows[~truncated[rows]]
+        series[-1, go, s.slot[go] // K] += s.ep_totals[go, col] - drawn[go]
+        drawn[go] = s.ep_totals[go, col]
+
+    ep = _play(
+        make_policy, params, seeds, action_mode, observation, deterministic, on_step, on_reset
+    )
     out = dict(zip(TRACE_FIELDS, series, strict=True))
-    out["pending"] = pending
+    out["pending"] = ep["pending"]
     return out

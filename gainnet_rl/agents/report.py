@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 from collections import defaultdict
@@ -117,17 +116,6 @@ def aggregate(runs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, An
     return per_run, out
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols)
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
     """One panel per policy, one line per network size, ``metric`` against load."""
     import matplotlib
@@ -203,8 +191,8 @@ def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
         "report.csv": out_dir / "report.csv",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.atomic_write_text(files["runs.csv"], _csv(per_run))
-    artifacts.atomic_write_text(files["report.csv"], _csv(pooled))
+    artifacts.write_csv(files["runs.csv"], per_run)
+    artifacts.write_csv(files["report.csv"], pooled)
     for metric in PLOTTED:
         p = out_dir / f"{metric}_vs_load.png"
         plot(pooled, metric, p)

@@ -318,7 +318,8 @@ def decision_type(state: State, p: Params) -> np.ndarray:
 
 
 def plan_mask(p: Params) -> np.ndarray:
-    """(P,) plans that fit an edge's memory."""
+    """(P,) plans an edge may take: they fit its memory (and hold no sensing or
+    fine-tuning when ``knowledge_flow`` is off)."""
     return _derived(p).plan_mask.copy()
 
 
@@ -641,8 +642,9 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     ).reshape(n, E)
     up_time = np.divide(up_bits, rate, out=np.zeros_like(up_bits), where=rate > 0)
     finetune, edge_scale, edge_up = sub.get("finetune"), sub.get("edge_scale"), sub.get("edge_up")
+    # fine-tuning draws its share of the edge's power (a compute cut slows it, like requests)
     overhead_j = ch.device_tx_w * up_time.sum(axis=1) + p.edge_power_w * p.slot_s * np.sum(
-        finetune * edge_scale * edge_up, 1
+        finetune * edge_up, 1
     )
     ev[:, _R["reward"]] += p.reward.slot_reward(overhead_j)
     ev[:, _R["energy"]] += overhead_j

@@ -259,7 +259,16 @@ def _events(
         if end is not None:
             end = _num(ev, "end_s", f"{f}.end_s", lo=start, lo_open=True)
         t0 = math.ceil(start / slot_s - 1e-9)
+        if t0 >= T:
+            _fail(f"{f}.start_s", start, f"<= {(T - 1) * slot_s:g} s (the start of the last slot)")
         t1 = T + 1 if end is None else min(math.ceil(end / slot_s - 1e-9), T + 1)
+        if t1 <= t0:
+            _fail(
+                f"{f}.end_s",
+                end,
+                f">= {t0 * slot_s + slot_s:g} s: the event must cover at least one slot "
+                f"boundary ({slot_s:g} s slots)",
+            )
         cols = np.asarray(edges, dtype=np.int64)
         if kind == "outage":
             up[t0:t1, cols] = False
