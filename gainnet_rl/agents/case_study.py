@@ -35,8 +35,9 @@
 
 Default OUT: ``docs/results/<case>/`` (full) and
 ``runs/case_studies/<case>-quick/`` (``--quick``), relative to the current
-directory. Exit codes: 0 done, 1 a training run failed, 2 bad arguments,
-130 interrupted.
+directory. Exit codes: 0 done; 1 a training run failed, a run folder holds
+another run or lacks its periodic evaluations; 2 bad arguments or an
+unreadable saved model; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -369,6 +370,25 @@ def _recorded_overrides(run_dir: Path) -> list[str] | None:
         return None
 
 
+def _each(overrides: Sequence[str]) -> list[str]:
+    """Each override as ``key=value`` with a number normalised (``250`` == ``250.0``)."""
+    out = []
+    for o in overrides:
+        key, _, value = o.partition("=")
+        try:
+            value = repr(float(value))
+        except ValueError:
+            pass
+        out.append(f"{key}={value}")
+    return out
+
+
+def _canonical(overrides: Sequence[str]) -> set[str]:
+    """:func:`_each` of the overrides, the last one of a repeated key winning (as in Hydra)."""
+    last = {c.partition("=")[0]: c for c in _each(overrides)}
+    return set(last.values())
+
+
 def _remaining_minutes(run: Run) -> float | None:
     """Wall-clock budget left to an interrupted run (None: no budget)."""
     budget = None
@@ -426,8 +446,10 @@ def train_runs(
             run.info["reused"] = True
             note = ""
             before = _recorded_overrides(run.run_dir)
-            if before is not None and set(before) != set(run.overrides):
-                diff = sorted(set(before) ^ set(run.overrides))
+            if before is not None and _canonical(before) != _canonical(run.overrides):
+                a, b = _canonical(before), _canonical(run.overrides)
+                both = [*before, *run.overrides]
+                diff = sorted({o for o, c in zip(both, _each(both), strict=True) if c in a ^ b})
                 run.info["trained_with_other_overrides"] = diff
                 note = f"; trained with other overrides ({' '.join(diff)}): --force retrains"
             log(f"  {run.name}: finished earlier, reused ({run.run_dir}){note}")
@@ -619,7 +641,10 @@ def _colors(names: Sequence[str]) -> dict[str, str]:
 
 def _curve(run_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(timesteps, reward_mean, reward_ci95) of a run's evaluations.csv."""
-    with open(run_dir / "evaluations.csv", newline="") as f:
+    path = run_dir / "evaluations.csv"
+    if not path.is_file():
+        raise CaseStudyError(f"{path} is missing: the run wrote no periodic evaluation")
+    with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:
         raise CaseStudyError(f"{run_dir / 'evaluations.csv'} holds no periodic evaluation")
