@@ -512,16 +512,23 @@ def _apply_plan(
     new_tiers = p.plan_tiers[ag]  # (n, S)
     old = state.edge_tier[go, eg]
     changed = (new_tiers != old) & (new_tiers >= 0)
-    mem = p.tier_memory_gb[_derived(p).services[None, :], np.maximum(new_tiers, 0)]
-    load_slots = np.ceil(np.where(changed, mem, 0.0) / p.model_load_gb_per_s / p.slot_s)
     state.tier_ready_slot[go, eg] = np.where(
-        changed, state.slot[go, None] + load_slots.astype(np.int64), state.tier_ready_slot[go, eg]
+        changed,
+        state.slot[go, None] + _load_slots(p, new_tiers, changed),
+        state.tier_ready_slot[go, eg],
     )
     state.edge_tier[go, eg] = new_tiers
     state.plan[go, eg] = ag
     state.finetune[go, eg] = p.plan_finetune[ag]
     state.sensing[go, eg] = p.plan_sensing[ag]
     state.plan_ptr[idx] += 1
+
+
+def _load_slots(p: Params, tiers: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Slots it takes to load each tier in ``tiers`` (..., S) where ``load`` is
+    True (0 elsewhere): its memory at ``model_load_gb_per_s``, whole slots."""
+    mem = p.tier_memory_gb[_derived(p).services, np.maximum(tiers, 0)]
+    return np.ceil(np.where(load, mem, 0.0) / p.model_load_gb_per_s / p.slot_s).astype(np.int64)
 
 
 def _apply_request(
@@ -719,12 +726,12 @@ def _apply_events(sub: _Rows, p: Params, t: np.ndarray, was_up: np.ndarray) -> N
         sub.set("edge_work_s", np.where(went_down, 0.0, sub.get("edge_work_s")))
     if came_up.any():
         tiers = sub.get("edge_tier")  # (n, E, S)
-        mem = np.where(tiers >= 0, p.tier_memory_gb[_derived(p).services, np.maximum(tiers, 0)], 0)
-        load = np.ceil(mem / p.model_load_gb_per_s / p.slot_s).astype(np.int64)
         reload = came_up[:, :, None] & (tiers >= 0)
         sub.set(
             "tier_ready_slot",
-            np.where(reload, t[:, None, None] + load, sub.get("tier_ready_slot")),
+            np.where(
+                reload, t[:, None, None] + _load_slots(p, tiers, reload), sub.get("tier_ready_slot")
+            ),
         )
     sub.set("edge_up", up)
 

@@ -230,7 +230,6 @@ def _events(
     scale = np.ones((T + 1, E))
     if not isinstance(events, (list, tuple)):
         _fail("events", events, "a list of {kind, edges, start_s, end_s, factor} mappings")
-    episode_s = T * slot_s
     for i, ev in enumerate(events):
         f = f"events[{i}]"
         if not isinstance(ev, dict):
@@ -253,8 +252,6 @@ def _events(
         ):
             _fail(f"{f}.edges", edges, f"'all' or a non-empty list of edge indices in [0, {E - 1}]")
         start = _num(ev, "start_s", f"{f}.start_s", lo=0.0)
-        if start >= episode_s:
-            _fail(f"{f}.start_s", start, f"< the episode length {episode_s:g} s")
         end = ev.get("end_s")
         if end is not None:
             end = _num(ev, "end_s", f"{f}.end_s", lo=start, lo_open=True)
@@ -464,13 +461,12 @@ def build_params(cfg: dict[str, Any]) -> Params:
     if not isinstance(knowledge_flow, bool):
         _fail("knowledge_flow", knowledge_flow, "true or false")
     ft_mid, se_mid = ft_levels[len(ft_levels) // 2], se_levels[len(se_levels) // 2]
+    plan_allowed = plan_mem <= edge_memory_gb + 1e-9
     if not knowledge_flow:  # sensing and fine-tuning off: only the 0.0 levels are allowed
         for lv, fname in [(ft_levels, "finetune_levels"), (se_levels, "sensing_levels")]:
             if 0.0 not in lv:
                 _fail(f"plans.{fname}", lv, "levels including 0.0 when knowledge_flow is false")
         ft_mid = se_mid = 0.0
-    plan_allowed = plan_mem <= edge_memory_gb + 1e-9
-    if not knowledge_flow:
         plan_allowed &= (plan_ft == 0.0) & (plan_se == 0.0)
     default_plan = next(
         i
