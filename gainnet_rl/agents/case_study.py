@@ -471,10 +471,9 @@ def train_runs(
                 run, cmd = todo.pop(0)
                 logs.mkdir(parents=True, exist_ok=True)
                 log_path = logs / f"{run.name}.log"
-                tmp = logs / f".{run.name}.log.tmp-{os.getpid()}"
-                fh = open(tmp, "w")  # published atomically (os.replace) when the run ends
-                if log_path.is_file():  # an earlier session's log, kept above this one's
-                    fh.write(log_path.read_text() + "\n")
+                fh = open(log_path, "a")  # an earlier session's log stays above this one's
+                if fh.tell():
+                    fh.write("\n")
                 fh.write(f"$ {_display(cmd)}\n")
                 fh.flush()
                 verb = "resuming" if "resumed_with" in run.info else "training"
@@ -498,7 +497,6 @@ def train_runs(
                     still.append(item)
                     continue
                 fh.close()
-                os.replace(fh.name, log_path)
                 run.info["launch_wall_time_s"] = round(time.time() - t0, 1)
                 if rc != 0:
                     failed.append((run, rc, log_path))
@@ -517,14 +515,13 @@ def train_runs(
         for _, proc, _, _, _ in active:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
-        for _, proc, log_path, fh, _ in active:
+        for _, proc, _, fh, _ in active:
             try:
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
             fh.close()
-            os.replace(fh.name, log_path)
         raise
     for run in runs:
         st = _read_json(run.run_dir / "status.json")
