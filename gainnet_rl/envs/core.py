@@ -203,6 +203,14 @@ def _arange(n: int) -> np.ndarray:
     return a
 
 
+_DB_TO_LN = np.log(10.0) / 10.0
+
+
+def _db_to_linear(x_db: np.ndarray) -> np.ndarray:
+    """``10 ** (x / 10)`` as ``exp(x ln10 / 10)`` (numpy's exp vectorises, its power does not)."""
+    return np.exp(x_db * _DB_TO_LN)
+
+
 def _max_last(x: np.ndarray) -> np.ndarray:
     """Max over the short last axis of ``x`` (n, U, E).
 
@@ -351,7 +359,7 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
 
     g_db = state.gain_db[rows, u]  # (B, E)
     fading = state.channel["h_re"][rows, u] ** 2 + state.channel["h_im"][rows, u] ** 2
-    g = 10.0 ** (g_db / 10.0) * fading
+    g = _db_to_linear(g_db) * fading
     # --- edges
     tier_e = state.edge_tier[rows, :, s]
     ready = state.tier_ready_slot[rows, :, s] <= state.slot[:, None]
@@ -634,7 +642,7 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     bw = sens_u * p.edge_bandwidth_hz / np.maximum(n_same, 1)
     link_of = (_arange(n * U) * E).reshape(n, U) + assoc  # (n, U) flat (sub-env, device, edge)
     chan = sub.get("channel")
-    g_assoc = 10.0 ** (sub.get("gain_db").reshape(-1)[link_of] / 10.0)
+    g_assoc = _db_to_linear(sub.get("gain_db").reshape(-1)[link_of])
     g_assoc = g_assoc * (
         chan["h_re"].reshape(-1)[link_of] ** 2 + chan["h_im"].reshape(-1)[link_of] ** 2
     )

@@ -23,7 +23,8 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN, _M1, _M2 = np.uint64(_GOLDEN_INT), np.uint64(_M1_INT), np.uint64(_M2_INT)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV53 = 1.0 / float(1 << 53)
-_TWO_PI = 2.0 * np.pi
+_S24, _LOW24, _INV40 = np.uint64(24), np.uint64((1 << 24) - 1), 1.0 / float(1 << 40)
+_ANGLE_PER_UNIT = np.float32(2.0 * np.pi / (1 << 24))  # radians per step of a 24-bit angle
 
 
 class Stream(enum.IntEnum):
@@ -165,19 +166,32 @@ def uniform_at(
 
 
 def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Standard normal draws of shape ``(B, *shape)`` (Box-Muller)."""
+    """Standard normal draws of shape ``(B, *shape)`` (Box-Muller).
+
+    One 64-bit hash per pair of draws: its top 40 bits give the radius's
+    uniform (so ``|z|`` reaches 7.4 at most: the tail beyond has probability
+    1e-13) and its low 24 bits the angle, in float32, whose cos and sin
+    vectorise (about 10x faster than float64's). The first half of the draws
+    are ``r cos(theta)``, the second half ``r sin(theta)``.
+    """
     n = math.prod(shape)
     half = (n + 1) // 2
-    u = uniform(key, counter, stream, (2, half))
-    B = u.shape[0]
-    r = np.log(u[:, 0])
+    head = _heads(key, counter, stream)
+    B = head.shape[0]
+    bits = head[:, None] + _element_offsets(half)[None, :]
+    _mix_inplace(bits)
+    theta = (bits & _LOW24).astype(np.float32)
+    theta *= _ANGLE_PER_UNIT
+    bits >>= _S24
+    r = bits.astype(np.float64)
+    r += 0.5
+    r *= _INV40
+    np.log(r, out=r)
     r *= -2.0
     np.sqrt(r, out=r)
-    theta = u[:, 1]
-    theta *= _TWO_PI
     z = np.empty((B, 2 * half))
-    np.cos(theta, out=z[:, :half])
-    np.sin(theta, out=z[:, half:])
+    np.cos(theta, out=z[:, :half], casting="unsafe")
+    np.sin(theta, out=z[:, half:], casting="unsafe")
     z[:, :half] *= r
     z[:, half:] *= r
     if 2 * half != n:

@@ -174,8 +174,7 @@ class UMaChannel(ChannelModel):
             shadow = state["shadow_db"].copy()
         rho = self.doppler_correlation(speed_mps, slot_s)[:, :, None]
         w = rng.normal(key, slot, rng.Stream.FADING, (2, *shape))
-        w *= np.sqrt(0.5)
-        w *= np.sqrt(1.0 - rho * rho)[:, None]
+        w *= np.sqrt(0.5 * (1.0 - rho * rho))[:, None]
         h_re, h_im = rho * state["h_re"], rho * state["h_im"]
         h_re += w[:, 0]
         h_im += w[:, 1]
