@@ -25,7 +25,7 @@ from gainnet_rl.envs.models import channel, mobility
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
 
 PARTS: list[tuple[Any, str, str]] = [
-    (rng, "normal", "normal draws (Box-Muller: uniforms, log, sqrt, cos, sin)"),
+    (rng, "normal", "normal draws (Box-Muller: hash, log, sqrt, cos/sin tables)"),
     (channel.UMaChannel, "evolve", "channel evolution (without its normal draws)"),
     (channel.ChannelModel, "large_scale_gain_db", "path loss + shadowing gain"),
     (mobility.RandomWaypoint, "step", "mobility"),

@@ -1,8 +1,9 @@
 """Golden trajectories: the dynamics still produce the recorded trajectories.
 
 ``tests/data/golden_trajectories.npz`` was recorded by
-``scripts/golden_trajectories.py record`` before the performance work of
-issue 4; optimisations must keep every trajectory. This test re-runs the
+``scripts/golden_trajectories.py record`` (last when the normal draws
+changed, docs/benchmarks.md); optimisations must keep every trajectory.
+This test re-runs the
 faster configurations and compares per-step observation and reward sums and
 the final episode metrics to 1e-9 (another CPU's libm may differ in the last
 bit); ``python scripts/golden_trajectories.py check`` runs all of them and

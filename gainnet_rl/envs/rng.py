@@ -23,8 +23,7 @@ _MASK64 = (1 << 64) - 1
 _GOLDEN, _M1, _M2 = np.uint64(_GOLDEN_INT), np.uint64(_M1_INT), np.uint64(_M2_INT)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV53 = 1.0 / float(1 << 53)
-_S24, _LOW24, _INV40 = np.uint64(24), np.uint64((1 << 24) - 1), 1.0 / float(1 << 40)
-_ANGLE_PER_UNIT = np.float32(2.0 * np.pi / (1 << 24))  # radians per step of a 24-bit angle
+_S24, _INV40 = np.uint64(24), 1.0 / float(1 << 40)
 
 
 class Stream(enum.IntEnum):
@@ -122,7 +121,7 @@ def _heads(key: np.ndarray, counter: np.ndarray, stream: int) -> np.ndarray:
 def _to_unit(bits: np.ndarray) -> np.ndarray:
     """Top 53 bits of uint64 ``bits`` (modified) as floats in the open interval (0, 1)."""
     bits >>= _S11
-    u = bits.view(np.int64).astype(np.float64)  # < 2**53: exact; int64 converts ~10x faster
+    u = bits.view(np.int64).astype(np.float64)  # < 2**53: exact
     u += 0.5
     u *= _INV53
     return u
@@ -165,15 +164,37 @@ def uniform_at(
     return _to_unit(_mix_inplace(bits))
 
 
+def _angle_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """cos and sin of ``2 pi hi / 2**12`` and of ``2 pi lo / 2**24`` for hi, lo
+    in [0, 4096), from Python's ``math`` (the platform libm, float64)."""
+    coarse = [2.0 * math.pi * k / (1 << 12) for k in range(1 << 12)]
+    fine = [2.0 * math.pi * k / (1 << 24) for k in range(1 << 12)]
+    tables = tuple(
+        np.array([fn(a) for a in angles])
+        for angles in (coarse, fine)
+        for fn in (math.cos, math.sin)
+    )
+    for t in tables:
+        t.flags.writeable = False
+    return tables  # type: ignore[return-value]
+
+
+_COS_HI, _SIN_HI, _COS_LO, _SIN_LO = _angle_tables()
+_S12, _LOW12 = np.uint64(12), np.uint64((1 << 12) - 1)
+
+
 def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, ...]) -> np.ndarray:
     """Standard normal draws of shape ``(B, *shape)`` (Box-Muller).
 
-    One 64-bit hash per pair of draws: its top 40 bits give the radius's
-    uniform (so ``|z|`` reaches 7.54 at most: the tail beyond has probability
-    5e-14) and its low 24 bits the angle, in float32, whose cos and sin
-    vectorise (0.4 ns per element against 8 ns for float64 here, see
-    docs/benchmarks.md). The first half of the draws
-    are ``r cos(theta)``, the second half ``r sin(theta)``.
+    One 64-bit hash per pair of draws. Its top 40 bits give the radius's
+    uniform, so ``|z|`` reaches 7.54 at most (the normal tail beyond has
+    probability 5e-14). Its low 24 bits give the angle ``2 pi k / 2**24``,
+    whose cos and sin come from two 4096-entry tables and the angle-addition
+    formulas: only table lookups, products and sums, so the draws are the
+    same on every CPU (no SIMD transcendental whose last bits vary), to
+    about 1e-16, and vectorised (numpy leaves float64 cos and sin to the
+    scalar libm). The first half of the draws are ``r cos``, the second
+    half ``r sin``.
     """
     n = math.prod(shape)
     half = (n + 1) // 2
@@ -181,8 +202,10 @@ def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, 
     B = head.shape[0]
     bits = head[:, None] + _element_offsets(half)[None, :]
     _mix_inplace(bits)
-    theta = (bits & _LOW24).astype(np.float32)
-    theta *= _ANGLE_PER_UNIT
+    lo = (bits & _LOW12).view(np.int64)
+    hi = ((bits >> _S12) & _LOW12).view(np.int64)
+    c_hi, s_hi = np.take(_COS_HI, hi), np.take(_SIN_HI, hi)
+    c_lo, s_lo = np.take(_COS_LO, lo), np.take(_SIN_LO, lo)
     bits >>= _S24
     r = bits.view(np.int64).astype(np.float64)  # < 2**40: exact
     r += 0.5
@@ -191,10 +214,13 @@ def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, 
     r *= -2.0
     np.sqrt(r, out=r)
     z = np.empty((B, 2 * half))
-    np.cos(theta, out=z[:, :half], casting="unsafe")
-    np.sin(theta, out=z[:, half:], casting="unsafe")
-    z[:, :half] *= r
-    z[:, half:] *= r
+    cos, sin = z[:, :half], z[:, half:]
+    np.multiply(c_hi, c_lo, out=cos)
+    cos -= s_hi * s_lo  # cos(a + b) = cos a cos b - sin a sin b
+    np.multiply(s_hi, c_lo, out=sin)
+    sin += c_hi * s_lo  # sin(a + b) = sin a cos b + cos a sin b
+    cos *= r
+    sin *= r
     if 2 * half != n:
         z = z[:, :n]
     return z.reshape((B, *shape))
