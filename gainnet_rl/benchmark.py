@@ -181,7 +181,8 @@ def ppo_split(
     on :class:`GainNetSB3VecEnv` with the training config's rollout and batch
     sizes (n_steps 256, batch 1024, 5 epochs) and ``policy`` ``"mlp"``
     (MlpPolicy, 256-256) or ``"option_scoring"`` (the project's default
-    policy, :mod:`gainnet_rl.agents.policies`), and times the adapter's
+    policy, :mod:`gainnet_rl.agents.policies`, with the architecture of
+    ``conf/agent/maskable_ppo.yaml``), and times the adapter's
     ``reset``, ``step_wait`` and ``action_masks`` calls against the whole
     ``learn``.
     """
@@ -229,7 +230,13 @@ def ppo_split(
             if algo == "maskable_ppo"
             else policies.OptionScoringPolicy
         )
-        arch = {"pi": [256, 256], "scorer": [64, 64], "vf": [256, 256]}
+        from omegaconf import OmegaConf
+
+        from gainnet_rl.config import conf_dir
+
+        # the training default's architecture (conf/agent/maskable_ppo.yaml)
+        agent_cfg = OmegaConf.load(conf_dir() / "agent" / "maskable_ppo.yaml")
+        arch = OmegaConf.to_container(agent_cfg.policy_kwargs.net_arch)
         policy_kwargs = {"net_arch": arch, "layout": policies.flat_layout(env.params)}
         policy_txt = f"{policy_cls.__name__} {arch}"
     else:

@@ -190,11 +190,12 @@ def normal(key: np.ndarray, counter: np.ndarray, stream: int, shape: tuple[int, 
     uniform, so ``|z|`` reaches 7.54 at most (the normal tail beyond has
     probability 5e-14). Its low 24 bits give the angle ``2 pi k / 2**24``,
     whose cos and sin come from two 4096-entry tables and the angle-addition
-    formulas: only table lookups, products and sums, so the draws are the
-    same on every CPU (no SIMD transcendental whose last bits vary), to
-    about 1e-16, and vectorised (numpy leaves float64 cos and sin to the
-    scalar libm). The first half of the draws are ``r cos``, the second
-    half ``r sin``.
+    formulas (exact to 1e-15): only table lookups, products and sums, so
+    the angle does not depend on the CPU's SIMD path (float32 cos/sin
+    would), and vectorised (numpy leaves float64 cos and sin to the scalar
+    libm). The radius's float64 ``log`` may differ in the last bit between
+    SIMD paths. The first half of the draws are ``r cos``, the second half
+    ``r sin``.
     """
     n = math.prod(shape)
     half = (n + 1) // 2
