@@ -232,10 +232,10 @@ def ppo_split(
         )
         from omegaconf import OmegaConf
 
-        from gainnet_rl.config import conf_dir
+        from gainnet_rl.config import load_group_file
 
         # the training default's architecture (conf/agent/maskable_ppo.yaml)
-        agent_cfg = OmegaConf.load(conf_dir() / "agent" / "maskable_ppo.yaml")
+        agent_cfg = load_group_file("agent", "maskable_ppo")
         arch = OmegaConf.to_container(agent_cfg.policy_kwargs.net_arch)
         policy_kwargs = {"net_arch": arch, "layout": policies.flat_layout(env.params)}
         policy_txt = f"{policy_cls.__name__} {arch}"

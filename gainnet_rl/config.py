@@ -33,7 +33,8 @@ def scenario_names() -> list[str]:
     )
 
 
-def _load_group_file(group: str, name: str) -> DictConfig:
+def load_group_file(group: str, name: str) -> DictConfig:
+    """The packaged config ``conf/<group>/<name>.yaml`` with its ``defaults`` merged."""
     path = conf_dir() / group / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.yaml") if not p.stem.startswith("_"))
@@ -50,7 +51,7 @@ def _load_group_file(group: str, name: str) -> DictConfig:
             merged = OmegaConf.merge(merged, raw)
             self_done = True
         else:
-            merged = OmegaConf.merge(merged, _load_group_file(group, str(entry)))
+            merged = OmegaConf.merge(merged, load_group_file(group, str(entry)))
     if not self_done:
         merged = OmegaConf.merge(merged, raw)
     assert isinstance(merged, DictConfig)
@@ -72,7 +73,7 @@ def load_scenario(
             model's block, so its arguments start from the class defaults.
     """
     if isinstance(scenario, str):
-        cfg = _load_group_file("scenario", scenario)
+        cfg = load_group_file("scenario", scenario)
     elif isinstance(scenario, (Mapping, DictConfig)):
         cfg = OmegaConf.create(
             OmegaConf.to_container(scenario, resolve=True)

@@ -603,12 +603,10 @@ def agent_stat(per_seed: Sequence[np.ndarray]) -> tuple[float, float, float, int
     return m, lo, hi, x.size, "episodes"
 
 
-def save_fig(fig: Any, path: Path) -> None:
-    """Save a matplotlib figure as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    artifacts.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
+def _grid_and_legend_right(ax: Any) -> None:
+    """Light grid, and the legend outside the axes on the right."""
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def _plt() -> Any:
@@ -734,10 +732,8 @@ def learning_curves(
     ax.set_title(
         f"{case.name}: learning curves (seeds {eval_seeds[0]}..{eval_seeds[-1]})", fontsize=10
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    save_fig(fig, out / "learning_curves.png")
+    _grid_and_legend_right(ax)
+    artifacts.save_fig(fig, out / "learning_curves.png")
 
 
 # ------------------------------------------------------------------ b. QoS against load
@@ -827,8 +823,7 @@ def qos_vs_load(
         "agents: 95% CI over training seeds)",
         fontsize=10,
     )
-    fig.tight_layout()
-    save_fig(fig, out / "qos_vs_load.png")
+    artifacts.save_fig(fig, out / "qos_vs_load.png")
     return raw
 
 
@@ -967,10 +962,8 @@ def cost_quality(
         f"(multiples of the scenario's {w0:g} per $; {len(seeds)} episodes per point)",
         fontsize=9,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    save_fig(fig, out / "cost_quality.png")
+    _grid_and_legend_right(ax)
+    artifacts.save_fig(fig, out / "cost_quality.png")
 
 
 # ------------------------------------------------------------------ d./e. per-frame traces
@@ -1111,8 +1104,7 @@ def robustness(
         f"training seed pooled; {n_ep} episodes per agent",
         fontsize=10,
     )
-    fig.tight_layout()
-    save_fig(fig, out / "robustness.png")
+    artifacts.save_fig(fig, out / "robustness.png")
 
 
 def knowledge_flow(
@@ -1166,10 +1158,8 @@ def knowledge_flow(
         f"{case.name}: knowledge flow on (solid) and off (dashed: no sensing or fine-tuning)",
         fontsize=10,
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    save_fig(fig, out / "knowledge_flow.png")
+    _grid_and_legend_right(ax)
+    artifacts.save_fig(fig, out / "knowledge_flow.png")
 
 
 # ------------------------------------------------------------------ table

@@ -167,10 +167,7 @@ def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
         axes.flat[1].plot([], [], ls="--", color="gray", alpha=0.6, label="agent (dashed)")
         axes.flat[1].legend(fontsize=8)
     fig.suptitle(f"{PLOTTED.get(metric, metric)} against load (95% CI)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    artifacts.save_fig(fig, path)
 
 
 def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
