@@ -36,6 +36,8 @@ STEPS = {
     "small-bursty-road": 700,
     "medium-static": 700,
     "large-x64": 1200,
+    "vehicular": 700,
+    "medical-events": 700,
 }
 CONFIGS = [
     (scenario, action_mode, observation)
@@ -49,23 +51,39 @@ CONFIGS = [
     ("small-bursty-road", "discrete", "flat"),
     ("medium-static", "discrete", "flat"),
     ("large-x64", "discrete", "flat"),
+    ("vehicular", "discrete", "flat"),
+    ("medical-events", "discrete", "flat"),
 ]
 
 
 def _scenario(name: str) -> str | dict[str, Any]:
     """A packaged scenario, or a variant exercising the other models (bursty
-    arrivals with queue overflow, road mobility, static devices)."""
+    arrivals with queue overflow, road mobility, static devices, scheduled
+    edge events)."""
     if name == "small-bursty-road":
         cfg = load_scenario("small")
         cfg["load"] = 2.0
         cfg["arrivals"] = {
             "_target_": "gainnet_rl.envs.models.arrivals.BurstyArrivals",
-            "rate_per_device_hz": 0.5,
             "burst_factor": 1000.0,
             "p_enter_burst": 0.002,
             "p_leave_burst": 0.5,
         }
-        cfg["mobility"] = {"_target_": "gainnet_rl.envs.models.mobility.MultiLaneRoad"}
+        cfg["mobility"] = {
+            "_target_": "gainnet_rl.envs.models.mobility.MultiLaneRoad",
+            "lanes": 4,
+            "lane_width_m": 3.5,
+            "min_speed_mps": 10.0,
+            "max_speed_mps": 30.0,
+        }
+        return cfg
+    if name == "medical-events":
+        cfg = load_scenario("medical")
+        cfg["load"] = 1.5
+        cfg["events"] = [
+            {"kind": "outage", "edges": [0], "start_s": 4.0, "end_s": 9.0},
+            {"kind": "compute_cut", "edges": "all", "start_s": 6.0, "end_s": 14.0, "factor": 0.4},
+        ]
         return cfg
     if name == "large-x64":
         return "large"

@@ -16,8 +16,8 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import gainnet_rl  # noqa: F401  (registers the ids)
 from gainnet_rl.envs import GainNetEnv
 
-ENV_ID = "gainnet_rl/GainNet-v0"
-SCENARIOS = {"small": (2, 10), "medium": (4, 40), "large": (8, 150)}  # (edges, devices)
+ENV_ID = "gainnet_rl/GainNet-v1"
+SCENARIOS = {"small": (2, 20), "medium": (4, 40), "large": (8, 80)}  # (edges, devices)
 ACTION_MODES = ("discrete", "continuous")
 OBSERVATIONS = ("flat", "graph")
 # SB3 recommends 1-D or image observations; the graph Dict holds 2-D node and
@@ -67,7 +67,7 @@ def test_sb3_env_checker_passes(scenario: str, action_mode: str, observation: st
 def test_make_works_in_a_fresh_interpreter() -> None:
     code = (
         "import gymnasium as gym, numpy as np\n"
-        "env = gym.make('gainnet_rl:gainnet_rl/GainNet-v0')\n"
+        "env = gym.make('gainnet_rl:gainnet_rl/GainNet-v1')\n"
         "obs, info = env.reset(seed=0)\n"
         "assert env.observation_space.contains(obs)\n"
         "a = int(np.flatnonzero(env.unwrapped.action_masks())[0])\n"
@@ -84,7 +84,7 @@ def test_make_works_in_a_fresh_interpreter() -> None:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_per_scenario_ids_build_that_scenario(scenario: str) -> None:
-    env_id = f"gainnet_rl/GainNet-{scenario}-v0"
+    env_id = f"gainnet_rl/GainNet-{scenario}-v1"
     assert env_id in gym.registry
     env = gym.make(env_id)
     edges, devices = SCENARIOS[scenario]
@@ -128,15 +128,29 @@ def test_action_masks_shape_dtype_and_nonempty(scenario, action_mode, random_act
     assert kinds == {0, 1}, "the rollout should see plan and request decisions"
 
 
-def test_plan_mask_forbids_plans_that_exceed_edge_memory() -> None:
-    env = GainNetEnv(scenario="small")
+@pytest.mark.parametrize("memory_gb", [16.0, 10.0, 7.0])
+def test_plan_mask_forbids_plans_that_exceed_edge_memory(memory_gb: float) -> None:
+    """A plan is valid iff its weights, fine-tuning memory and one stream of the
+    largest request of each service it holds fit the edge memory."""
+    env = GainNetEnv(scenario="small", overrides={"network.edge_memory_gb": memory_gb})
     env.reset(seed=0)
     p = env.params
     mask = env.action_masks()  # slot 0 is a frame boundary: a plan decision
-    fits = p.plan_memory_gb <= p.edge_memory_gb
+    fits = []
+    for i in range(p.num_plans):
+        need, weights = 0.0, 0.0
+        for s, t in enumerate(p.plan_tiers[i]):
+            if t < 0:
+                continue
+            weights += p.tier_memory_gb[s, t]
+            tokens = p.in_tokens_hi[s] + p.visual_tokens[s] + p.out_tokens_hi[s]
+            need = max(need, p.tier_kv_fixed_gb[s, t] + p.tier_kv_per_token_gb[s, t] * tokens)
+        ft = p.finetune_memory_gb if p.plan_finetune[i] > 0 else 0.0
+        fits.append(weights + ft + need <= memory_gb + 1e-9)
     np.testing.assert_array_equal(mask[: p.num_plans], fits)
     assert not mask[p.num_plans :].any()
-    assert (~fits).any(), "default scenario should have plans that do not fit"
+    if memory_gb < 16:
+        assert not all(fits), "a smaller memory should forbid some plans"
 
 
 @pytest.mark.parametrize("scenario", ["small", "large"])

@@ -22,6 +22,7 @@ import pytest
 from gainnet_rl.agents import case_study
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.agents.evaluation import evaluate, trace
+from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import core
 from gainnet_rl.envs.engine import make_params
 
@@ -127,7 +128,7 @@ def test_trace_counts_every_request_once(scenario, overrides, make) -> None:
 
 def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
     """Against the dynamics' own per-slot events (recorded from core._advance),
-    summed over frames."""
+    summed over frames; the per-frame rewards add up to the episode reward."""
     params = make_params("medical", overrides={"events": OUTAGE})
     seeds = [1000, 1001, 1002]
     n, T = len(seeds), params.episode_slots
@@ -138,20 +139,23 @@ def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
     def recording(s, p, idx):  # type: ignore[no-untyped-def]
         rows = np.arange(s.batch_size) if idx is None else np.asarray(idx)
         t = s.slot[rows].copy()
-        ev = advance(s, p, idx)
+        ev, reward, energy = advance(s, p, idx)
         first = ~seen[rows, t]  # the first episode only (the env autoresets)
         truth[:, rows[first], t[first]] = ev[first].T
         seen[rows[first], t[first]] = True
-        return ev
+        return ev, reward, energy
 
     monkeypatch.setattr(core, "_advance", recording)
     tr = trace(_random, params, seeds)
     assert seen.all()
     frames = lambda x: x.reshape(n, -1, params.frame_slots).sum(-1)
-    for k in ("reward", "served", "dropped", "met", "quality"):
+    for k in ("served", "dropped", "met", "quality"):
         want = frames(truth[core.RING_FIELDS.index(k)])
-        assert want.sum() > 0 or k == "reward"
+        assert want.sum() > 0
         np.testing.assert_allclose(tr[k], want, atol=1e-9)
+    monkeypatch.setattr(core, "_advance", advance)
+    ev = evaluate(_random, params, seeds)
+    np.testing.assert_allclose(tr["reward"].sum(axis=1), ev["reward"], atol=1e-9)
 
 
 def test_pareto_front() -> None:
@@ -209,7 +213,8 @@ def test_resume_command_keeps_only_resumable_overrides(tmp_path) -> None:
         "maskable_ppo_wcloud0.25x_seed0",
         "maskable_ppo_wcloud4x_seed0",
     ]
-    assert "scenario.reward.w_cloud_cost=250" in runs[-2].overrides
+    w0 = load_scenario("vehicular")["reward"]["w_cloud_cost"]
+    assert f"scenario.reward.w_cloud_cost={0.25 * w0:g}" in runs[-2].overrides
     cmd = runs[0].command(resume=True, max_minutes=3.5)
     args = cmd[3:]
     assert f"train.resume={runs[0].run_dir}" in args

@@ -1,7 +1,10 @@
-"""The channel reproduces its formulas (SYSTEM_MODEL section 4): UMa path loss
-128.1 + 37.6 log10(d_km) over the 3D distance (BS 25 m, device 1.5 m),
-log-normal shadowing with sigma 8 dB and Gudmundson correlation, Rayleigh
-fading with E|h|^2 = 1 and Jakes lag-1 correlation J0(2 pi f_D dt)."""
+"""The channel reproduces its formulas (SYSTEM_MODEL sections 4 and 12.1): UMa
+path loss 128.1 + 37.6 log10(d_km) over the 3D distance (BS 25 m, device
+1.5 m, at least 35 m), TR 38.901 NLOS path loss, log-normal shadowing with
+sigma 8 dB and Gudmundson correlation, Rayleigh fading with E|h|^2 = 1 and
+Jakes lag-1 correlation J0(2 pi f_D dt), and the truncated-Shannon link:
+the LTE 20 MHz uplink peaks (75 Mbit/s with 64QAM, 50 with 16QAM) at short
+range and a few Mbit/s at the cell edge."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from scipy.special import j0
 
 from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import core
-from gainnet_rl.envs.models.channel import UMaChannel
+from gainnet_rl.envs.models.channel import TR38901Channel, UMaChannel
 from gainnet_rl.envs.params import build_params
 
 C = 299_792_458.0
@@ -21,9 +24,15 @@ F_C = 2.0e9
 DT = 0.1
 
 
+def _channel_args(scenario: str = "small", **over: float) -> dict:
+    args = {k: v for k, v in load_scenario(scenario)["channel"].items() if k != "_target_"}
+    args.update(over)
+    return args
+
+
 @pytest.fixture(scope="module")
 def ch() -> UMaChannel:
-    return UMaChannel()  # the defaults are the spec's numbers
+    return UMaChannel(**_channel_args())  # the shipped (spec's) numbers
 
 
 def _keys(n: int, offset: int = 0) -> np.ndarray:
@@ -52,8 +61,8 @@ def test_distance_is_3d_with_bs_and_device_heights(ch: UMaChannel) -> None:
     expected = np.sqrt(
         np.array([[50.0**2, 0.0], [0.0, 50.0**2], [970.0**2 + 40.0**2, 1000.0**2]]) + h * h
     )
-    np.testing.assert_allclose(d[0], expected, rtol=1e-12)
-    assert d[0, 1, 0] == pytest.approx(23.5)  # right below the base station
+    np.testing.assert_allclose(d[0], np.maximum(expected, 35.0), rtol=1e-12)
+    assert d[0, 1, 0] == pytest.approx(35.0)  # right below the base station: the minimum distance
 
 
 def test_env_gain_is_minus_pathloss_without_shadowing() -> None:
@@ -64,7 +73,7 @@ def test_env_gain_is_minus_pathloss_without_shadowing() -> None:
     s = core.reset(_keys(3), p)
     pos = s.mobility["pos_m"]  # (B, U, 2)
     d2 = np.sum((pos[:, :, None, :] - p.edge_xy_m[None, None]) ** 2, axis=-1)
-    d3_km = np.sqrt(d2 + 23.5**2) / 1000.0
+    d3_km = np.maximum(np.sqrt(d2 + 23.5**2), 35.0) / 1000.0
     np.testing.assert_allclose(s.gain_db, -(128.1 + 37.6 * np.log10(d3_km)), atol=1e-9)
 
 
@@ -133,7 +142,13 @@ def test_env_fading_correlation_follows_device_speed(mobility: str, speed: float
     cfg.update(num_edges=1, num_devices=50, load=0.0, frame_slots=1, episode_slots=30)
     target = f"gainnet_rl.envs.models.mobility.{mobility}"
     cfg["mobility"] = (
-        {"_target_": target, "min_speed_mps": speed, "max_speed_mps": speed}
+        {
+            "_target_": target,
+            "lanes": 4,
+            "lane_width_m": 3.5,
+            "min_speed_mps": speed,
+            "max_speed_mps": speed,
+        }
         if mobility != "Static"
         else {"_target_": target}
     )
@@ -151,3 +166,46 @@ def test_env_fading_correlation_follows_device_speed(mobility: str, speed: float
     rho = j0(2.0 * np.pi * speed * F_C / C * p.slot_s) if speed > 0 else 0.0
     assert corr == pytest.approx(rho, abs=0.01)
     assert np.mean(abs(h) ** 2) == pytest.approx(1.0, abs=0.015)
+
+
+# ------------------------------------------------------------ link abstraction
+
+
+@pytest.mark.parametrize(("se_max", "peak_mbps"), [(3.75, 75.0), (2.5, 50.0)])
+def test_lte_20mhz_uplink_peak_at_short_range(se_max: float, peak_mbps: float) -> None:
+    """A device 50 m from the site over the whole 20 MHz carrier reaches the LTE
+    uplink peak: 75 Mbit/s with 64QAM (3.75 bit/s/Hz), 50 Mbit/s with 16QAM."""
+    ch = UMaChannel(**_channel_args(ul_se_max=se_max))
+    gain = 10 ** (-ch.pathloss_db(np.array(50.0)) / 10)
+    rate = ch.uplink_rate_bps(np.array(gain), np.array(20e6), 1.0)
+    assert rate / 1e6 == pytest.approx(peak_mbps, rel=1e-12)
+
+
+def test_cell_edge_uplink_is_a_few_mbit_per_second(ch: UMaChannel) -> None:
+    """At the corner of a 500 m x 500 m cell (354 m), with no shadowing, a
+    request sub-band (20 MHz / 4) carries a few Mbit/s; 1 km away, much less."""
+    rate = lambda d, bw: float(
+        ch.uplink_rate_bps(np.array(10 ** (-ch.pathloss_db(np.array(d)) / 10)), np.array(bw), 1.0)
+    )
+    edge = rate(354.0, 5e6)
+    assert 2e6 < edge < 10e6, edge
+    assert rate(1000.0, 5e6) < edge / 2
+    # truncated: below SINR_min (-10 dB) nothing gets through
+    assert rate(20_000.0, 5e6) == 0.0
+
+
+def test_truncated_shannon_formula(ch: UMaChannel) -> None:
+    sinr = np.array([0.01, 0.1, 1.0, 10.0, 1e3, 1e6])
+    se = ch._se(sinr, ch.ul_link)
+    expected = np.where(sinr >= 0.1, np.minimum(0.4 * np.log2(1 + sinr), 3.75), 0.0)
+    np.testing.assert_allclose(se, expected, rtol=1e-12)
+
+
+def test_tr38901_umi_nlos_pathloss_at_3p5_ghz() -> None:
+    args = _channel_args("vehicular")
+    args.pop("scenario")
+    ch = TR38901Channel(scenario="UMi", **args)
+    for d in (50.0, 200.0, 500.0):
+        nlos = 22.4 + 35.3 * np.log10(d) + 21.3 * np.log10(3.5)
+        los = 32.4 + 21.0 * np.log10(d) + 20.0 * np.log10(3.5)
+        assert ch.pathloss_db(np.array(d)) == pytest.approx(max(nlos, los), abs=1e-9)

@@ -1,7 +1,8 @@
-"""Bad input (issue 2, item 6): invalid configs are rejected when the env is
-built, with a ConfigError (a ValueError) naming the field, its value and the
-allowed range; invalid actions raise a clear ValueError; an action the mask
-forbids is accepted, counted and penalised by reward.w_invalid."""
+"""Bad input: invalid configs are rejected when the env is built, with a
+ConfigError (a ValueError) naming the field, its value and the allowed range
+(never a numpy traceback, never silent clipping); invalid actions raise a
+clear ValueError; an action the mask forbids is accepted, counted and
+penalised by reward.w_invalid."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ import gainnet_rl  # noqa: F401  (registers the ids)
 from gainnet_rl.config import ConfigError, load_scenario
 from gainnet_rl.envs import GainNetEnv, core
 
-ENV_ID = "gainnet_rl/GainNet-v0"
+ENV_ID = "gainnet_rl/GainNet-v1"
+NAN = float("nan")
 
 
 def test_config_error_is_a_value_error() -> None:
@@ -29,11 +31,32 @@ BAD_OVERRIDES = [
     ("num_edges", 2.5, ["integer"]),
     ("num_devices", 0, [">= 1"]),
     ("num_devices", -10, [">= 1"]),
-    ("network.edge_bandwidth_hz", 0, ["> 0"]),
-    ("network.edge_bandwidth_hz", -1e6, ["> 0"]),
+    ("network.ul_bandwidth_hz", 0, ["> 0"]),
+    ("network.ul_bandwidth_hz", -1e6, ["> 0"]),
+    ("network.dl_time_share", 1.5, ["<= 1"]),
+    ("network.backhaul_background_bps", 2e9, ["< network.backhaul_bps"]),
     ("load", -0.5, [">= 0"]),
-    ("network.edge_memory_gb", 1.0, [">=", "smallest", "1.2"]),  # text small tier: 1.2 GB
+    ("network.edge_memory_gb", 1.0, [">=", "GB", "default plan"]),
     ("device_tiers.text", "huge", ["tier"]),
+    # found by the v1 probes (issue 10, item 7): NaN anywhere numeric ...
+    ("channel.noise_dbm_per_hz", NAN, ["finite"]),
+    ("channel.device_tx_dbm", NAN, ["finite"]),
+    ("channel.ul_sinr_min_db", NAN, ["finite"]),
+    ("services.text.tiers.small.quality", NAN, ["finite"]),
+    ("services.image.quality_vs_steps", [[1, 0.2], [4, NAN]], ["finite"]),
+    # ... values that overflow, non-numeric levels, quality above 1
+    ("channel.device_tx_dbm", 1e6, ["[-40.0, 40.0]"]),
+    ("channel.bs_tx_dbm", 1e6, ["[-40.0, 70.0]"]),
+    ("plans.finetune_levels", ["abc", 0.2], ["finite number"]),
+    ("plans.sensing_levels", [0.0, 1.5], ["<= 0.99"]),
+    ("services.text.finetune_gain", 0.7, ["quality may not exceed 1"]),
+    ("services.image.quality_vs_steps", [[1, 0.2], [4, 1.5]], ["quality in [0, 1]"]),
+    ("services.text.min_quality", [0.3, 1.2], ["<= 1"]),
+    ("channel.min_distance_m", 0, ["> 0"]),
+    ("queue_overflow_prob", 0.0, ["> 0"]),
+    ("models.qwen3_4b_int4.decode_tok_s_b8", 1e4, ["<= 8 x decode_tok_s_b1"]),
+    ("services.text.tiers.small.model", "gpt-9", ["llm row of models"]),
+    ("mobility.max_speed_mps", "fast", ["finite number"]),
 ]
 
 
@@ -53,14 +76,14 @@ def test_invalid_config_is_rejected_at_build(key, value, allowed, build) -> None
             gym.make(ENV_ID, scenario="small", overrides={key: value})
         else:
             GainNetEnv(scenario="small", overrides={key: value})
-    _check_message(info.value, key, value, allowed)
+    _check_message(info.value, key, value if not isinstance(value, list) else "", allowed)
 
 
-@pytest.mark.parametrize("scenario", ["medium", "large"])
+@pytest.mark.parametrize("scenario", ["medium", "large", "medical", "vehicular"])
 def test_invalid_config_is_rejected_for_every_scenario(scenario: str) -> None:
     with pytest.raises(ConfigError) as info:
-        gym.make(f"gainnet_rl/GainNet-{scenario}-v0", overrides={"network.edge_bandwidth_hz": 0})
-    _check_message(info.value, "network.edge_bandwidth_hz", 0, ["> 0"])
+        gym.make(ENV_ID, scenario=scenario, overrides={"network.ul_bandwidth_hz": 0})
+    _check_message(info.value, "network.ul_bandwidth_hz", 0, ["> 0"])
 
 
 def test_negative_load_argument_is_rejected() -> None:
@@ -89,17 +112,38 @@ def test_unknown_scenario_name() -> None:
     _check_message(info.value, "scenario", "huge", ["small", "medium", "large"])
 
 
+def test_unknown_config_key_names_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as info:
+        GainNetEnv(scenario="small", overrides={"network.edge_bandwith_hz": 1e6})
+    _check_message(info.value, "edge_bandwith_hz", "1000000.0", ["ul_bandwidth_hz"])
+
+
 @pytest.mark.parametrize(
     ("arg", "value", "allowed"),
     [
         ("action_mode", "multi", ["discrete", "continuous"]),
         ("observation", "image", ["flat", "graph"]),
+        ("option_outcomes", "yes", ["true or false"]),
     ],
 )
-def test_unknown_action_mode_or_observation(arg: str, value: str, allowed: list[str]) -> None:
+def test_unknown_env_argument_value(arg: str, value: str, allowed: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         gym.make(ENV_ID, **{arg: value})
     _check_message(info.value, arg, value, allowed)
+
+
+def test_shipped_reward_defaults_are_the_yaml_values() -> None:
+    """Model classes have no defaults of their own: the YAML is the one source."""
+    from gainnet_rl.envs.models import LinearReward, UMaChannel
+
+    with pytest.raises(TypeError):
+        LinearReward()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        UMaChannel()  # type: ignore[call-arg]
+    env = GainNetEnv(scenario="small")
+    cfg = load_scenario("small")["reward"]
+    assert env.params.reward.w_cloud_cost == cfg["w_cloud_cost"]
+    assert env.params.reward.w_miss == cfg["w_drop"]  # w_miss: null means w_drop
 
 
 # ------------------------------------------------------------------ invalid actions
@@ -210,14 +254,15 @@ def test_forbidden_request_action_is_rejected_counted_and_penalised(w_invalid: f
 
 
 def test_forbidden_plan_keeps_the_current_plan_counted_and_penalised() -> None:
-    env_a = GainNetEnv(scenario="small", overrides={"reward.w_invalid": 0.3})
-    env_b = GainNetEnv(scenario="small", overrides={"reward.w_invalid": 0.3})
+    ov = {"reward.w_invalid": 0.3, "network.edge_memory_gb": 10.0}
+    env_a = GainNetEnv(scenario="small", overrides=ov)
+    env_b = GainNetEnv(scenario="small", overrides=ov)
     env_a.reset(seed=2)
     env_b.reset(seed=2)
     p = env_a.params
     mask = env_a.action_masks()
     too_big = int(np.flatnonzero(~mask[: p.num_plans])[0])
-    assert p.plan_memory_gb[too_big] > p.edge_memory_gb
+    assert p.plan_memory_gb[too_big] > p.edge_memory_gb - 1.0
     current = int(env_a.state.plan[0, 0])
     _, ra, _, _, ia = env_a.step(too_big)
     _, rb, _, _, ib = env_b.step(current)

@@ -57,7 +57,7 @@ def test_conservation_small(name: str, load: float) -> None:
 def test_conservation_medium_high_load(name: str) -> None:
     env = GainNetEnv(scenario="medium", load=4.0)
     ep = _check_episode(env, HEURISTICS[name](env, seed=0), seed=3, load=4.0)
-    assert ep["arrived"] > 500
+    assert ep["arrived"] > 150
 
 
 @pytest.mark.parametrize("action_mode", ["discrete", "continuous"])

@@ -26,10 +26,12 @@ CUT = {"events": [{"kind": "compute_cut", "edges": "all", "start_s": 10.0, "fact
 
 
 def _edge0_or_reject(state: core.State, p: Any) -> np.ndarray:
-    """Plans: the default; requests: edge 0 where valid, else reject."""
-    mask = core.action_mask(state, p)
+    """Plans: the default; requests: edge 0 where valid and in time, else reject."""
+    out = core.request_outcomes(state, p)
+    mask = core.action_mask(state, p, out)
     req = core.decision_type(state, p) == core.DECISION_REQUEST
-    return np.where(req & mask[:, 1], 1, np.where(req, p.num_options - 1, p.default_plan))
+    go = req & mask[:, 1] & ~out["dropped"][:, 1]
+    return np.where(go, 1, np.where(req, p.num_options - 1, p.default_plan))
 
 
 def _run_until(state: core.State, p: Any, slot: int) -> core.State:
@@ -38,25 +40,82 @@ def _run_until(state: core.State, p: Any, slot: int) -> core.State:
     return state
 
 
+def _rewarded_run(state: core.State, p: Any, slot: int) -> tuple[core.State, float]:
+    total = 0.0
+    while state.slot[0] < slot:
+        state, r, _ = core.step(state, _edge0_or_reject(state, p), p)
+        total += float(r[0])
+    return state, total
+
+
 def test_outage_loses_the_requests_in_flight_at_the_failure_slot() -> None:
     ov = {"load": 2.0}  # busy, so requests on edge 0 are still running when it fails
     p_fail = make_params("small", overrides={**ov, **OUTAGE})
     p_ok = make_params("small", overrides=ov)
     keys = np.array([2], dtype=np.uint64)
-    s_fail = _run_until(core.reset(keys, p_fail), p_fail, F)
-    s_ok = _run_until(core.reset(keys, p_ok), p_ok, F)
+    s_fail, r_fail = _rewarded_run(core.reset(keys, p_fail), p_fail, F)
+    s_ok, r_ok = _rewarded_run(core.reset(keys, p_ok), p_ok, F)
     # Identical decisions before the failure: the same requests are in flight.
     n = core.pending(s_ok)[0]
     assert n > 0 and core.pending(s_fail)[0] == n
+    # Without the outage some requests in flight complete later and are served;
+    # with it, they are dropped in the failure slot instead (the ring still
+    # holds every one of them: nothing is lost from the books).
     h = F % p_ok.ring_slots
     ring_ok, ring_fail = s_ok.ring, s_fail.ring
-    # Without the outage some complete later and are served ...
-    assert ring_ok["served"][0].sum() > 0 and ring_ok["served"][0].sum() > ring_ok["served"][0, h]
-    # ... with it, every one of them is dropped in the failure slot.
-    assert ring_fail["served"][0].sum() == 0
-    assert ring_fail["dropped"][0, h] == n
+    total = lambda r: r["served"][0].sum() + r["dropped"][0].sum()
+    assert total(ring_fail) == total(ring_ok) == n
+    assert ring_fail["served"][0].sum() < ring_ok["served"][0].sum()
+    moved = ring_ok["served"][0].sum() - ring_fail["served"][0].sum()
+    assert ring_fail["dropped"][0, h] >= ring_ok["dropped"][0, h] + moved
     assert not s_fail.edge_up[0, 0] and s_fail.edge_up[0, 1:].all()
-    assert s_fail.edge_work_s[0, 0] == 0.0
+    assert (s_fail.st_free_s[0, 0] <= F * p_fail.slot_s + 1e-12).all()  # its streams are free
+    assert (s_fail.st_kv_gb[0, 0] == 0).all()
+    # The lost requests' reward difference is credited in the failure slot: the
+    # books (return, episode reward, sum of the terms) agree, and the return
+    # differs from the run without the outage (which decided identically).
+    ep = core.episode_metrics(s_fail, p_fail)
+    assert r_fail == pytest.approx(float(ep["reward"][0]), abs=1e-9)
+    terms = sum(float(ep[f"reward_{t}"][0]) for t in core.TERMS)
+    assert terms == pytest.approx(r_fail, abs=1e-9)
+    assert r_fail != pytest.approx(r_ok, abs=1e-9)
+    assert float(ep["energy_j"][0]) <= float(core.episode_metrics(s_ok, p_ok)["energy_j"][0])
+
+
+def test_compute_cut_retimes_the_requests_queued_on_the_edge() -> None:
+    """A cut to factor 0.5 at slot F dilates every decided request's remaining
+    compute on the edge by 2 (SYSTEM_MODEL 12.5), and re-books its outcome."""
+    cut = {"events": [{"kind": "compute_cut", "edges": [0], "start_s": 10.0, "factor": 0.5}]}
+    p = make_params("small", overrides={"load": 2.0, **cut})
+    state = core.reset(np.array([4], dtype=np.uint64), p)
+    state, _ = _rewarded_run(state, p, F - 1)
+    # finish slot F - 1's decisions with edge 0 or reject, up to the advance into F
+    before = state.records[0].copy()
+    while state.slot[0] < F:
+        before = state.records[0].copy()
+        state, _, _ = core.step(state, _edge0_or_reject(state, p), p)
+    t = F * p.slot_s
+    c0 = {k: before[:, i] for i, k in enumerate(core.REC_FIELDS)}
+    c1 = {k: state.records[0][:, i] for i, k in enumerate(core.REC_FIELDS)}
+    hit = (
+        (c0["active"] > 0) & (c0["edge"] == 0) & (c0["comp_end_s"] > t) & (c0["deadline_at_s"] > t)
+    )
+    assert hit.any()
+    want_end = t + (c0["comp_end_s"][hit] - t) / 0.5
+    np.testing.assert_allclose(c1["comp_end_s"][hit], want_end, rtol=1e-12)
+    want_start = np.where(
+        c0["comp_start_s"][hit] > t,
+        t + (c0["comp_start_s"][hit] - t) / 0.5,
+        c0["comp_start_s"][hit],
+    )
+    np.testing.assert_allclose(c1["comp_start_s"][hit], want_start, rtol=1e-12)
+    # a slower edge only delays: no dropped request becomes served, and every
+    # served one that stays served is delivered later
+    assert not ((c0["served"][hit] == 0) & (c1["served"][hit] > 0)).any()
+    both = (c0["served"][hit] > 0) & (c1["served"][hit] > 0)
+    assert (c1["latency_s"][hit][both] > c0["latency_s"][hit][both]).all()
+    ep = core.episode_metrics(state, p)
+    assert ep["arrived"][0] == ep["served"][0] + ep["dropped"][0] + ep["pending"][0]
 
 
 @pytest.mark.parametrize("events", [OUTAGE, CUT], ids=["outage", "compute_cut"])
@@ -147,8 +206,8 @@ def test_knowledge_flow_off_forbids_sensing_and_fine_tuning() -> None:
         if truncated:
             break
     frames = (p.episode_slots - 1) // p.frame_slots  # knowledge updates at frames 1..T/K-1
-    k = env.engine.state.knowledge_mbit[0]
-    np.testing.assert_allclose(k, p.initial_knowledge_mbit * p.knowledge_decay**frames)
+    k = env.engine.state.knowledge[0]
+    np.testing.assert_allclose(k, p.initial_knowledge_tokens * p.knowledge_decay**frames)
     assert info["episode_metrics"]["invalid_actions"] == 0
 
 

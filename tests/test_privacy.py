@@ -11,7 +11,11 @@ from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs import GainNetEnv, core
 from gainnet_rl.envs.engine import Engine, make_params
 
-ALL_PRIVATE = {"services.text.private_prob": 1.0, "services.image.private_prob": 1.0}
+ALL_PRIVATE = {
+    "services.text.private_prob": 1.0,
+    "services.vision.private_prob": 1.0,
+    "services.image.private_prob": 1.0,
+}
 
 
 def _current_request_private(env: GainNetEnv) -> bool:
@@ -46,7 +50,11 @@ def test_heuristics_never_send_private_requests_to_the_cloud(name: str) -> None:
     assert ep["served"] > 0
 
 
-@pytest.mark.parametrize("overrides", [ALL_PRIVATE, {}], ids=["all_private", "default_mix"])
+@pytest.mark.parametrize(
+    "overrides",
+    [{**ALL_PRIVATE, "sensing.cloud_relay_fraction": 0.0}, {}],
+    ids=["all_private", "default_mix"],
+)
 def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -> None:  # type: ignore[no-untyped-def]
     env = GainNetEnv(scenario="small", load=4.0, overrides=overrides)
     p = env.params
@@ -56,21 +64,24 @@ def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -
     while True:
         if info["decision_type"] == core.DECISION_REQUEST:
             private = _current_request_private(env)
-            assert env.action_masks()[cloud] == (not private)
+            out = env.engine.outcomes()
+            reachable = bool(out["in_range"][0, out["assoc"][0]])
+            assert env.action_masks()[cloud] == (not private and reachable)
             before = env.state.ep["cloud_requests"][0]
             _, _, _, truncated, info = env.step(cloud)
-            assert info["invalid"] == (1 if private else 0)
-            assert env.state.ep["cloud_requests"][0] == before + (0 if private else 1)
+            ok = not private and reachable
+            assert info["invalid"] == (0 if ok else 1)
+            assert env.state.ep["cloud_requests"][0] == before + (1 if ok else 0)
             n_private += private
             n_public += not private
         else:
             _, _, _, truncated, info = env.step(p.default_plan)
-        if overrides:  # nothing ever goes up a backhaul or into the cloud
-            assert not env.state.bh_wait_s.any() and not env.state.cloud_work_s.any()
+        if overrides:  # nothing ever goes up a backhaul (no relay here) or into the cloud
+            assert not env.state.bh_free_s.any() and not env.state.cloud_free_s.any()
         if truncated:
             break
     ep = info["episode_metrics"]
-    assert n_private > 10
+    assert n_private > (10 if overrides else 3)
     if overrides:
         assert n_public == 0
         assert ep["cloud_cost_usd"] == 0

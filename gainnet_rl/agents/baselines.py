@@ -8,14 +8,18 @@ request, as computed by :func:`gainnet_rl.envs.core.request_outcomes`), which
 an orchestrator that monitors its network could know; they are bound to an
 env (scalar or vector) when built.
 
-On plan (frame) decisions every heuristic but ``random`` holds the scenario's
-default plan: the tiers most requested that fit, the middle fine-tuning and
-sensing levels (``Params.default_plan``).
+On plan (frame) decisions every heuristic but ``random`` and
+``greedy_best_plan`` holds the scenario's default plan: the medium tiers of
+the most requested services that fit, the middle fine-tuning and sensing
+levels (``Params.default_plan``). ``greedy_best_plan`` holds, per edge, the
+fixed plan under which greedy routing did best on search seeds disjoint from
+the evaluation seeds (SYSTEM_MODEL sec. 12.8).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -62,8 +66,7 @@ class Heuristic(abc.ABC):
         eng = self.engine
         s, p = eng.state, eng.params
         assert s is not None, "reset the env before predict()"
-        out = eng._outcomes
-        assert out is not None
+        out = eng.outcomes()
         mask = eng.action_masks()
         dtype = core.decision_type(s, p)
         act = np.where(mask.any(axis=1), np.argmax(mask, axis=1), 0)
@@ -80,8 +83,16 @@ class Heuristic(abc.ABC):
         return (np.int64(act[0]) if self.scalar else act), None
 
     def plan_actions(self, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Plan indices for sub-envs ``idx`` (default: the default plan)."""
-        return np.full(idx.size, self.engine.params.default_plan)
+        """Plan indices for sub-envs ``idx`` (``mask``: their valid plans):
+        the default plan, or the current one while the default does not fit
+        beside the streams running on the edge."""
+        return self._or_current(np.full(idx.size, self.engine.params.default_plan), mask, idx)
+
+    def _or_current(self, plans: np.ndarray, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        s = self.engine.state
+        assert s is not None
+        current = s.plan[idx, np.minimum(s.plan_ptr[idx], self.engine.params.num_edges - 1)]
+        return np.where(mask[np.arange(idx.size), plans], plans, current)
 
     @abc.abstractmethod
     def request_actions(
@@ -123,35 +134,27 @@ class LocalOnly(Heuristic):
         return np.where(mask[idx, 0], 0, mask.shape[1] - 1)
 
 
-class GreedyUtility(Heuristic):
-    """Myopic: the valid option with the best expected reward of this request
-    (its exact outcome given the current queues and channels)."""
-
-    name = "greedy_utility"
-
-    def request_actions(self, out, mask, idx):  # type: ignore[no-untyped-def]
-        return _best(out["reward"][idx], mask[idx])
-
-
 class NearestEdge(Heuristic):
-    """The valid edge with the strongest channel to the device; where no edge
-    is valid, the best remaining option by expected reward."""
+    """Weight-free: the valid edge with the strongest channel to the device
+    among those that deliver within the deadline; else the cloud, else the
+    device, if it delivers in time; else reject. It never reads the reward,
+    which is why the reward weights are calibrated on it (sec. 12.6)."""
 
     name = "nearest_edge"
 
     def request_actions(self, out, mask, idx):  # type: ignore[no-untyped-def]
         p = self.engine.params
-        E = p.num_edges
-        m = mask[idx]
-        edge_valid = m[:, 1 : 1 + E]
-        strongest = 1 + np.argmax(np.where(edge_valid, out["gain_db"][idx], -np.inf), axis=1)
-        fallback = _best(out["reward"][idx], m)
-        return np.where(edge_valid.any(axis=1), strongest, fallback)
+        E, O = p.num_edges, p.num_options
+        m = mask[idx] & ~out["dropped"][idx]
+        edge_ok = m[:, 1 : 1 + E]
+        strongest = 1 + np.argmax(np.where(edge_ok, out["gain_db"][idx], -np.inf), axis=1)
+        act = np.where(m[:, O - 2], O - 2, np.where(m[:, 0], 0, O - 1))
+        return np.where(edge_ok.any(axis=1), strongest, act)
 
 
 class CloudOnly(Heuristic):
-    """Send every request to the cloud; a private one (which may not leave its
-    edge) goes to the best valid non-cloud option by expected reward."""
+    """Send every request to the cloud; one the cloud may not take (private,
+    or no edge in range) goes to the best valid other option by expected reward."""
 
     name = "cloud_only"
 
@@ -162,15 +165,25 @@ class CloudOnly(Heuristic):
 
 
 class LeastLoaded(Heuristic):
-    """The valid option with the smallest expected completion time (reject
-    only where nothing else is valid)."""
+    """The valid option with the smallest expected completion time among those
+    that deliver within the deadline; reject where none does."""
 
     name = "least_loaded"
 
     def request_actions(self, out, mask, idx):  # type: ignore[no-untyped-def]
-        m = mask[idx].copy()
-        m[:, -1] &= ~m[:, :-1].any(axis=1)
+        m = mask[idx] & ~out["dropped"][idx]
+        m[:, -1] = ~m[:, :-1].any(axis=1)
         return _best(-out["latency_s"][idx], m)
+
+
+class GreedyUtility(Heuristic):
+    """Myopic: the valid option with the best expected reward of this request
+    (its exact outcome given the current queues and channels)."""
+
+    name = "greedy_utility"
+
+    def request_actions(self, out, mask, idx):  # type: ignore[no-untyped-def]
+        return _best(out["reward"][idx], mask[idx])
 
 
 class Matching(Heuristic):
@@ -181,8 +194,8 @@ class Matching(Heuristic):
     Utility of request r on option o's k-th capacity slot: its expected
     reward minus ``w_latency`` times the extra wait that k earlier requests
     of the slot on the same node cause (k // servers x their mean work), with
-    ``edge_servers`` per wave on an edge and ``cloud_servers`` in the cloud;
-    local (each request's own device) and reject add no wait.
+    ``max_batch`` streams per wave on an edge and ``cloud_streams`` in the
+    cloud; local (each request's own device) and reject add no wait.
     """
 
     name = "matching"
@@ -221,13 +234,13 @@ class Matching(Heuristic):
                 o = core.request_outcomes(s, p)
                 rewards[:, r], valid[:, r] = o["reward"], o["valid"]
                 E = p.num_edges
-                work[:, r, 1 : 1 + E] = o["work_edge_s"] / core.compute_share(s)
+                work[:, r, 1 : 1 + E] = o["work_edge_s"]
                 work[:, r, O - 2] = o["work_cloud_s"]
         finally:
             s.req_ptr[:] = saved
         servers = np.full(O, np.inf)  # local (each request's own device) and reject: no wait
-        servers[1 : 1 + p.max_edges] = p.edge_servers
-        servers[O - 2] = p.cloud_servers
+        servers[1 : 1 + p.max_edges] = p.max_batch
+        servers[O - 2] = p.cloud_streams
         w_lat = getattr(p.reward, "w_latency", 0.0)
         for b in envs:
             n = int(s.n_req[b])
@@ -246,7 +259,97 @@ class Matching(Heuristic):
             self._plan[b, rows] = cols_o[cols]
 
 
+class FixedPlanGreedy(GreedyUtility):
+    """Greedy routing with a fixed plan per edge: ``plans`` (E,) for every
+    sub-env, or (B, E), one row per sub-env (the plan search plays many)."""
+
+    name = "fixed_plan_greedy"
+
+    def __init__(self, env: Any, seed: int = 0, plans: np.ndarray | None = None) -> None:
+        super().__init__(env, seed)
+        p, B = self.engine.params, self.engine.num_envs
+        table = np.asarray(
+            plans if plans is not None else np.full(p.num_edges, p.default_plan), dtype=np.int64
+        )
+        if table.ndim == 1:
+            table = np.broadcast_to(table, (B, p.num_edges))
+        if table.shape != (B, p.num_edges):
+            raise ValueError(
+                f"plans has shape {table.shape}: must be ({p.num_edges},) or ({B}, {p.num_edges})"
+            )
+        if not p.plan_allowed[table].all():
+            raise ValueError("plans holds a plan the scenario forbids (Params.plan_allowed)")
+        self.plans = table
+
+    def plan_actions(self, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        s = self.engine.state
+        assert s is not None
+        return self._or_current(self.plans[idx, s.plan_ptr[idx]], mask, idx)
+
+
+#: Seeds the greedy_best_plan search plays, disjoint from the evaluation seeds (1000 on).
+PLAN_SEARCH_SEEDS = tuple(range(500, 504))
+_PLAN_CACHE: list[tuple[Any, tuple[int, ...], int, np.ndarray]] = []
+
+
+def best_fixed_plans(
+    params: Any, seeds: Sequence[int] = PLAN_SEARCH_SEEDS, rounds: int = 1
+) -> np.ndarray:
+    """The (E,) fixed plans under which greedy routing earns the most mean
+    episode reward on ``seeds``: first the best plan shared by all edges, then
+    ``rounds`` of coordinate ascent, edge by edge, over every allowed plan.
+    Each candidate set plays in one batched evaluation on the same seeds
+    (common random numbers). Cached per Params object."""
+    from gainnet_rl.agents.evaluation import evaluate  # evaluation imports this module
+
+    key = tuple(int(x) for x in seeds)
+    for cp, cs, cr, plans in _PLAN_CACHE:
+        if cp is params and cs == key and cr == rounds:
+            return plans.copy()
+    if not key:
+        raise ValueError("seeds is empty: the plan search needs at least one seed")
+    E, n = params.num_edges, len(key)
+    cand = np.flatnonzero(params.plan_allowed)
+
+    def best(table: np.ndarray) -> int:
+        # sub-env c * n + i plays candidate row c on seed i
+        res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, list(key) * len(cand))
+        return int(cand[np.argmax(res["reward"].reshape(len(cand), n).mean(axis=1))])
+
+    plans = np.full(E, best(np.repeat(cand, n)[:, None] * np.ones(E, dtype=np.int64)))
+    for _ in range(rounds):
+        for e in range(E):
+            table = np.tile(plans, (len(cand) * n, 1))
+            table[:, e] = np.repeat(cand, n)
+            plans[e] = best(table)
+    _PLAN_CACHE.append((params, key, rounds, plans.copy()))
+    del _PLAN_CACHE[:-8]
+    return plans
+
+
+class GreedyBestPlan(FixedPlanGreedy):
+    """Greedy routing with the best fixed plan per edge (SYSTEM_MODEL sec.
+    12.8), found by :func:`best_fixed_plans` on :data:`PLAN_SEARCH_SEEDS`
+    (disjoint from the evaluation seeds). A learned policy that only learned
+    a good static plan does not beat it."""
+
+    name = "greedy_best_plan"
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        engine, _ = _engine(env)
+        super().__init__(env, seed, best_fixed_plans(engine.params))
+
+
 HEURISTICS: dict[str, type[Heuristic]] = {
     h.name: h
-    for h in (RandomPolicy, LocalOnly, NearestEdge, CloudOnly, LeastLoaded, GreedyUtility, Matching)
+    for h in (
+        RandomPolicy,
+        LocalOnly,
+        NearestEdge,
+        CloudOnly,
+        LeastLoaded,
+        GreedyUtility,
+        Matching,
+        GreedyBestPlan,
+    )
 }

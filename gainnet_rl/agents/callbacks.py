@@ -136,7 +136,7 @@ class PeriodicEvalCallback(BaseCallback):
 
     Args:
         run_dir: the run folder.
-        params, action_mode, observation: the evaluation env.
+        params, action_mode, observation, option_outcomes: the evaluation env.
         seeds: evaluation seeds (disjoint from training seeds).
         eval_freq: env steps between evaluations.
         state: the shared :class:`RunState`.
@@ -153,9 +153,11 @@ class PeriodicEvalCallback(BaseCallback):
         eval_freq: int,
         state: RunState,
         meta: dict[str, Any],
+        option_outcomes: bool = True,
     ) -> None:
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.option_outcomes = bool(option_outcomes)
         self.params = params
         self.action_mode = action_mode
         self.observation = observation
@@ -174,7 +176,13 @@ class PeriodicEvalCallback(BaseCallback):
         vecnorm = artifacts._unwrap_vecnormalize(self.model.get_env())
         policy = artifacts.LearnedPolicy(self.model, vecnorm)
         results = evaluate(
-            lambda env: policy, self.params, self.seeds, self.action_mode, self.observation
+            lambda env: policy,
+            self.params,
+            self.seeds,
+            self.action_mode,
+            self.observation,
+            True,
+            self.option_outcomes,
         )
         summ = summarize(results)
         for k in ("reward", *EPISODE_KPIS):

@@ -551,14 +551,19 @@ class Policy:
     make: Callable[[Any], Any]  # evaluate()'s make_policy
     action_mode: str = "discrete"
     observation: str = "flat"
+    option_outcomes: bool = True
     seed: int | None = None  # training seed (agents)
     scenario: dict[str, Any] | None = None  # the scenario it was trained on (agents)
 
     def evaluate(self, params: Params, seeds: Sequence[int]) -> dict[str, np.ndarray]:
-        return evaluate(self.make, params, seeds, self.action_mode, self.observation)
+        return evaluate(
+            self.make, params, seeds, self.action_mode, self.observation, True, self.option_outcomes
+        )
 
     def trace(self, params: Params, seeds: Sequence[int]) -> dict[str, np.ndarray]:
-        return trace(self.make, params, seeds, self.action_mode, self.observation)
+        return trace(
+            self.make, params, seeds, self.action_mode, self.observation, True, self.option_outcomes
+        )
 
 
 def load_agent(run_dir: Path) -> Policy:
@@ -572,6 +577,7 @@ def load_agent(run_dir: Path) -> Policy:
         lambda env, p=policy: p,
         str(cfg.agent.action_mode),
         str(cfg.env.observation),
+        bool(cfg.env.get("option_outcomes", True)),
         int(cfg.seed),
         scen,
     )

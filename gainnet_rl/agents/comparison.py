@@ -41,13 +41,18 @@ def compare(
     action_mode: str,
     observation: str,
     baselines: Sequence[str],
+    option_outcomes: bool = True,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Per-episode results of the agent (an object with ``predict``) and of each
     named baseline, on the same seeds. The agent comes first."""
     unknown = [b for b in baselines if b not in HEURISTICS]
     if unknown:
         raise ValueError(f"baselines {unknown} unknown: must be among {list(HEURISTICS)}")
-    raw = {agent_name: evaluate(lambda env: agent, params, seeds, action_mode, observation)}
+    raw = {
+        agent_name: evaluate(
+            lambda env: agent, params, seeds, action_mode, observation, True, option_outcomes
+        )
+    }
     for name in baselines:
         cls = HEURISTICS[name]
         raw[name] = evaluate(lambda env, c=cls: c(env, seed=0), params, seeds)

@@ -41,6 +41,7 @@ def evaluate(
     action_mode: str = "discrete",
     observation: str = "flat",
     deterministic: bool = True,
+    option_outcomes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Play one episode per seed and return each episode's KPIs.
 
@@ -51,13 +52,16 @@ def evaluate(
             If ``predict`` accepts ``action_masks``, the masks are passed.
         params: scenario parameters (see :func:`gainnet_rl.envs.engine.make_params`).
         seeds: one episode per seed.
-        action_mode, observation: the env encodings the policy expects.
+        action_mode, observation, option_outcomes: the env encodings the
+            policy expects (see ``GainNetEnv``).
 
     Returns:
         dict of metric name -> (len(seeds),) array (see
         :func:`gainnet_rl.envs.core.episode_metrics`).
     """
-    return _play(make_policy, params, seeds, action_mode, observation, deterministic)
+    return _play(
+        make_policy, params, seeds, action_mode, observation, deterministic, option_outcomes
+    )
 
 
 #: ``on_step(env, slot_before, rewards, truncated, infos, live)`` of :func:`_play`.
@@ -73,6 +77,7 @@ def _play(
     action_mode: str,
     observation: str,
     deterministic: bool,
+    option_outcomes: bool = True,
     on_step: StepHook | None = None,
     on_reset: Callable[[GainNetVectorEnv], None] | None = None,
 ) -> dict[str, np.ndarray]:
@@ -83,7 +88,11 @@ def _play(
     if len(seeds) == 0:
         raise ValueError("seeds is empty: evaluate at least one episode")
     env = GainNetVectorEnv(
-        len(seeds), params=params, action_mode=action_mode, observation=observation
+        len(seeds),
+        params=params,
+        action_mode=action_mode,
+        observation=observation,
+        option_outcomes=option_outcomes,
     )
     policy = make_policy(env)
     takes_masks = "action_masks" in inspect.signature(policy.predict).parameters
@@ -182,6 +191,7 @@ def trace(
     action_mode: str = "discrete",
     observation: str = "flat",
     deterministic: bool = True,
+    option_outcomes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Play one episode per seed like :func:`evaluate` and return per-frame series.
 
@@ -191,8 +201,8 @@ def trace(
     the frame of the slot it started in: the per-frame sums are exact.
 
     Args:
-        make_policy, params, seeds, action_mode, observation, deterministic:
-            as for :func:`evaluate`.
+        make_policy, params, seeds, action_mode, observation, deterministic,
+        option_outcomes: as for :func:`evaluate`.
 
     Returns:
         ``reward`` (reward units), ``served``, ``dropped``, ``met`` (request
@@ -233,7 +243,15 @@ def trace(
         drawn[go] = s.ep_totals[go, col]
 
     ep = _play(
-        make_policy, params, seeds, action_mode, observation, deterministic, on_step, on_reset
+        make_policy,
+        params,
+        seeds,
+        action_mode,
+        observation,
+        deterministic,
+        option_outcomes,
+        on_step,
+        on_reset,
     )
     out = dict(zip(TRACE_FIELDS, series, strict=True))
     out["pending"] = ep["pending"]

@@ -42,10 +42,6 @@ from torch import nn
 from gainnet_rl.envs import observation as obs_mod
 from gainnet_rl.envs.params import Params
 
-#: Number of features per option in the observation's ``options`` block.
-OPTION_FEATURES = len(obs_mod.OPTION_FEATURES)
-#: Per-edge features before the per-service tier columns.
-EDGE_BASE_FEATURES = len(obs_mod.EDGE_FEATURES)
 #: Node types of the request options: local device, edge, cloud, reject.
 NODE_TYPES = 4
 #: Logit given to actions that are not options of a request decision.
@@ -57,13 +53,20 @@ LOG_STD_BOUNDS = (-4.0, 1.0)
 
 @dataclass(frozen=True)
 class FlatLayout:
-    """Where each block sits in the flat observation (see ``GainNetEnv``).
+    """Where each block sits in the flat observation, as the env describes it
+    (:func:`gainnet_rl.envs.observation.layout`; see ``GainNetEnv``).
 
     Attributes:
         max_edges: E_max, edges padded to this.
         num_services: S.
         num_plans: P, plan-catalog size.
         num_actions: N = max(P, E_max + 3).
+        obs_dim: length of the flat observation.
+        options_offset: start of the per-option block, ``option_features`` per option.
+        option_features: features per request option (1 with ``option_outcomes=False``).
+        reward_feature: index of the expected reward among them, -1 if absent.
+        edges_offset: start of the per-edge block, ``edge_features`` per edge.
+        edge_features: features per edge.
         plan_valid: (P,) plans that fit an edge's memory (empty: all).
         plan_features: (P, F) description of each plan of the catalog: one-hot
             tier (none, small, medium, large) per service, fine-tuning share,
@@ -75,6 +78,12 @@ class FlatLayout:
     num_services: int
     num_plans: int
     num_actions: int
+    obs_dim: int
+    options_offset: int
+    option_features: int
+    reward_feature: int
+    edges_offset: int
+    edge_features: int
     plan_valid: tuple[bool, ...] = ()
     plan_features: tuple[tuple[float, ...], ...] = ()
 
@@ -82,38 +91,10 @@ class FlatLayout:
     def num_options(self) -> int:
         return self.max_edges + 3
 
-    @property
-    def edge_features(self) -> int:
-        return EDGE_BASE_FEATURES + self.num_services
 
-    @property
-    def sizes(self) -> dict[str, int]:
-        Em, S = self.max_edges, self.num_services
-        return {
-            "global": 8,
-            "plan": Em + S + 2,
-            "request": S + 7,
-            "edges": Em * self.edge_features,
-            "options": self.num_options * OPTION_FEATURES,
-        }
-
-    @property
-    def obs_dim(self) -> int:
-        return sum(self.sizes.values())
-
-    def offset(self, block: str) -> int:
-        off = 0
-        for name, size in self.sizes.items():
-            if name == block:
-                return off
-            off += size
-        raise KeyError(block)
-
-
-def flat_layout(p: Params) -> dict[str, int]:
+def flat_layout(p: Params, option_outcomes: bool = True) -> dict[str, Any]:
     """The flat-observation layout of a scenario, as a plain dict (for policy_kwargs)."""
-    from gainnet_rl.envs.core import plan_mask
-
+    lay = obs_mod.layout(p, option_outcomes)
     tiers = np.eye(4)[p.plan_tiers + 1].reshape(p.num_plans, -1)  # (P, S * 4)
     feats = np.concatenate(
         [
@@ -124,21 +105,23 @@ def flat_layout(p: Params) -> dict[str, int]:
         ],
         axis=1,
     )
-    layout = FlatLayout(
-        p.max_edges,
-        p.num_services,
-        p.num_plans,
-        p.num_actions,
-        tuple(bool(v) for v in plan_mask(p)),
-        tuple(tuple(float(x) for x in row) for row in feats),
-    )
-    want = obs_mod.flat_size(p)
-    if layout.obs_dim != want:  # the env's observation changed: fail loudly, not silently
-        raise RuntimeError(
-            f"FlatLayout gives {layout.obs_dim} features but the env's flat observation has "
-            f"{want}: update gainnet_rl/agents/policies.py to the new observation layout"
+    opt = lay.option_features
+    return asdict(
+        FlatLayout(
+            max_edges=p.max_edges,
+            num_services=p.num_services,
+            num_plans=p.num_plans,
+            num_actions=p.num_actions,
+            obs_dim=lay.size,
+            options_offset=lay.offsets["options"][0],
+            option_features=len(opt),
+            reward_feature=opt.index("reward") if "reward" in opt else -1,
+            edges_offset=lay.offsets["edges"][0],
+            edge_features=len(lay.edge_features),
+            plan_valid=tuple(bool(v) for v in p.plan_allowed),
+            plan_features=tuple(tuple(float(x) for x in row) for row in feats),
         )
-    return asdict(layout)
+    )
 
 
 def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
@@ -176,7 +159,9 @@ class OptionScorer(nn.Module):
         self.bound = float(bound) if bound else None
         # optional learnable linear path from each option's expected-reward
         # feature to its score (the critic's prior: value ~ immediate reward)
-        self.reward_skip = nn.Parameter(th.ones(1)) if reward_skip else None
+        self.reward_skip = (
+            nn.Parameter(th.ones(1)) if reward_skip and layout.reward_feature >= 0 else None
+        )
         L = layout
         self.context = _mlp([L.obs_dim, *hidden], activation)
         ctx = hidden[-1] if hidden else L.obs_dim
@@ -198,7 +183,7 @@ class OptionScorer(nn.Module):
         # context part is computed once per observation, not once per option
         self.scorer_ctx = nn.Linear(ctx, width)
         self.scorer_opt = nn.Linear(
-            OPTION_FEATURES + L.edge_features + NODE_TYPES, width, bias=False
+            L.option_features + L.edge_features + NODE_TYPES, width, bias=False
         )
         self.scorer = nn.Sequential(
             activation(),
@@ -236,9 +221,9 @@ class OptionScorer(nn.Module):
         else:
             plan[:, : L.num_plans] = self._bounded(self.plan_head(h))
         # request decisions: score every option with the shared scorer
-        o0 = L.offset("options")
-        opt = obs[:, o0 : o0 + O * OPTION_FEATURES].reshape(B, O, OPTION_FEATURES)
-        e0 = L.offset("edges")
+        o0, F = L.options_offset, L.option_features
+        opt = obs[:, o0 : o0 + O * F].reshape(B, O, F)
+        e0 = L.edges_offset
         edges = obs[:, e0 : e0 + Em * L.edge_features].reshape(B, Em, L.edge_features)
         node = obs.new_zeros(B, O, L.edge_features)
         node[:, 1 : 1 + Em] = edges
@@ -247,7 +232,7 @@ class OptionScorer(nn.Module):
         req = h.new_full((B, N), self.fill)
         req[:, :O] = self._bounded(self.scorer(z).squeeze(-1))
         if self.reward_skip is not None:
-            req[:, :O] = req[:, :O] + self.reward_skip * opt[:, :, OPTION_FEATURES - 1]
+            req[:, :O] = req[:, :O] + self.reward_skip * opt[:, :, L.reward_feature]
         out = th.where(is_plan, plan, req)
         if self.state_value is not None:
             out = out + self.state_value(h)
@@ -400,8 +385,8 @@ def valid_actions(obs: th.Tensor, layout: FlatLayout) -> th.Tensor:
     (request options flagged valid in the observation; plans that fit memory)."""
     L = layout
     B, O, N = obs.shape[0], L.num_options, L.num_actions
-    o0 = L.offset("options")
-    opt_valid = obs[:, o0 : o0 + O * OPTION_FEATURES : OPTION_FEATURES] > 0.5
+    o0, F = L.options_offset, L.option_features
+    opt_valid = obs[:, o0 : o0 + O * F : F] > 0.5
     req = obs.new_zeros(B, N, dtype=th.bool)
     req[:, :O] = opt_valid
     req[:, O - 1] = True  # reject is always valid

@@ -36,7 +36,7 @@ class GainNetSB3VecEnv(VecEnv):
     Args:
         num_envs: number of sub-envs N.
         params: scenario parameters (see ``gainnet_rl.envs.engine.make_params``).
-        action_mode, observation: env encodings (see ``GainNetEnv``).
+        action_mode, observation, option_outcomes: env encodings (see ``GainNetEnv``).
         seed: base seed; sub-env i starts from ``seed + i``. ``seed()`` overrides it.
     """
 
@@ -47,9 +47,14 @@ class GainNetSB3VecEnv(VecEnv):
         action_mode: str = "discrete",
         observation: str = "flat",
         seed: int | None = None,
+        option_outcomes: bool = True,
     ) -> None:
         self.venv = GainNetVectorEnv(
-            num_envs, params=params, action_mode=action_mode, observation=observation
+            num_envs,
+            params=params,
+            action_mode=action_mode,
+            observation=observation,
+            option_outcomes=option_outcomes,
         )
         self.render_mode = None
         super().__init__(

@@ -172,6 +172,10 @@ def validate(cfg: DictConfig) -> None:
             f"env.normalize_reward={cfg.env.normalize_reward!r} is invalid: must be auto, true "
             "or false"
         )
+    if cfg.env.option_outcomes not in (True, False):
+        raise ConfigError(
+            f"env.option_outcomes={cfg.env.option_outcomes!r} is invalid: must be true or false"
+        )
     if cfg.env.episode_end not in ("auto", "bootstrap", "terminal"):
         raise ConfigError(
             f"env.episode_end={cfg.env.episode_end!r} is invalid: must be auto, bootstrap or "
@@ -231,6 +235,7 @@ def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
         params,
         action_mode=cfg.agent.action_mode,
         observation=cfg.env.observation,
+        option_outcomes=bool(cfg.env.option_outcomes),
         seed=train_seeds(cfg, session)[0],
     )
     if episode_end == "terminal":
@@ -272,7 +277,7 @@ def agent_kwargs(cfg: DictConfig, params: Params) -> dict[str, Any]:
         kw["policy"] = policy_cls
         if "OptionScoring" in policy_cls.__name__:
             pk = dict(kw.get("policy_kwargs") or {})
-            pk["layout"] = flat_layout(params)
+            pk["layout"] = flat_layout(params, bool(cfg.env.option_outcomes))
             kw["policy_kwargs"] = pk
     return kw
 
@@ -505,6 +510,7 @@ def train(
         int(cfg.train.eval_freq),
         state,
         meta,
+        bool(cfg.env.option_outcomes),
     )
     ckpt_cb = CheckpointCallback(
         run_dir,
@@ -592,7 +598,16 @@ def evaluate_run(
     seeds = list(range(first, first + episodes))
     base = list(baselines if baselines is not None else cfg.evaluate.baselines)
     name = str(cfg.agent.name)
-    raw = compare(name, policy, params, seeds, cfg.agent.action_mode, cfg.env.observation, base)
+    raw = compare(
+        name,
+        policy,
+        params,
+        seeds,
+        cfg.agent.action_mode,
+        cfg.env.observation,
+        base,
+        bool(cfg.env.get("option_outcomes", True)),
+    )
     meta = {
         "scenario": params.name,
         "load": params.load,

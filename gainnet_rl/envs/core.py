@@ -1,9 +1,10 @@
-"""The GainNet dynamics: one pure, batched numpy transition.
+"""The GainNet-v1 dynamics: one batched numpy transition.
 
 Everything the scalar env, the vector env, the heuristics and the tests know
 about the network's behaviour is in this file. All state arrays carry a
 leading batch dimension B (sub-environments); nothing loops over devices,
-edges or requests in Python.
+edges or requests in Python. :func:`step` updates the state in place (and
+returns it); :func:`request_outcomes` and :func:`action_mask` only read it.
 
 Decisions (SYSTEM_MODEL section 8) come one per call of :func:`step`:
 
@@ -13,13 +14,19 @@ Decisions (SYSTEM_MODEL section 8) come one per call of :func:`step`:
    arrival order: an option index, ``0`` local, ``1 + e`` edge e, ``1 +
    E_max`` cloud, ``2 + E_max`` reject.
 3. When a slot has no decision left, time advances one slot (and more, while
-   slots bring no decision), and the rewards of requests that completed or
-   were dropped in those slots are credited to that call.
+   slots bring no decision).
 
-A request's path and timing are fixed when it is decided (FIFO queues with
-the rates of that instant, see docs/model.md), so its outcome (completion or
-drop slot, latency, quality, energy, cloud cost) is known then and is booked
-into a ring buffer indexed by the slot in which it will happen.
+Resources are FIFO servers whose free times are kept in absolute seconds:
+each edge's uplink and downlink sub-bands, its backhaul, its ``max_batch``
+compute streams (with the KV-cache memory each holds), the cloud's streams
+and each device. A request's path and timing are fixed when it is decided,
+with the rates of that instant (section 12), so its outcome is known then
+and its whole reward is credited to the step that decides it; a request
+that cannot meet its deadline is aborted at it, every stage holding it only
+until then. Served and dropped requests are counted in the slot they happen
+(an event ring), which is what the per-step ``info`` and the episode KPIs
+report. Scheduled edge events that change decided requests' outcomes credit
+the difference in the slot of the event (section 12.5).
 """
 
 from __future__ import annotations
@@ -31,16 +38,22 @@ from typing import Any
 import numpy as np
 
 from gainnet_rl.envs import rng
-from gainnet_rl.envs.params import LATENCY_BIN_S, Params
+from gainnet_rl.envs.models.reward import TERMS
+from gainnet_rl.envs.params import KIND_VISION, LATENCY_BIN_S, Params
 
 DECISION_PLAN = 0
 DECISION_REQUEST = 1
 DECISION_NONE = 2  # the episode is over
 
-RING_FIELDS = ("reward", "served", "dropped", "met", "quality", "latency", "energy", "cost")
-# Episode accumulators; the first block mirrors RING_FIELDS so a slot's events add in one go.
+#: Per-slot counts of requests finishing (served or dropped) in that slot.
+RING_FIELDS = ("served", "dropped", "met", "missed", "quality", "latency")
+#: Episode accumulators; the first block mirrors RING_FIELDS so a slot's events add in one go.
 EP_FIELDS = (
     *RING_FIELDS,
+    "reward",
+    "energy",
+    "cost",
+    "cloud_energy",
     "arrived",
     "overflow",
     "invalid",
@@ -49,29 +62,61 @@ EP_FIELDS = (
     "edge_requests",
     "cloud_requests",
     "rejected",
+    "aborted",
+    "edge_busy_s",
+    *(f"term_{t}" for t in TERMS),
 )
-# Per-call sums returned by :func:`step`; the first block mirrors RING_FIELDS[1:].
+#: Per-call sums returned by :func:`step`; the first block mirrors RING_FIELDS.
 STEP_INFO = (
     "served",
     "dropped",
     "met",
+    "missed",
     "quality",
     "latency_s",
     "energy_j",
     "cost_usd",
     "invalid",
     "slots_advanced",
+    "dt_s",
 )
 _R = {k: i for i, k in enumerate(RING_FIELDS)}
 _EP = {k: i for i, k in enumerate(EP_FIELDS)}
 _NR = len(RING_FIELDS)
-_INFO_INVALID, _INFO_SLOTS = STEP_INFO.index("invalid"), STEP_INFO.index("slots_advanced")
+_TERM0 = _EP[f"term_{TERMS[0]}"]
+_SI = {k: i for i, k in enumerate(STEP_INFO)}
+#: Fields of the in-flight records kept for scheduled events (edge requests only).
+REC_FIELDS = (
+    "active",
+    "edge",
+    "stream",
+    "t0_s",
+    "deadline_at_s",
+    "comp_start_s",
+    "comp_end_s",
+    "after_comp_s",
+    "tx_energy_j",
+    "run_power_w",
+    "quality",
+    "min_quality",
+    "reward",
+    "energy_j",
+    "event_slot",
+    "served",
+    "met",
+    "missed",
+    "latency_s",
+)
+_RC = {k: i for i, k in enumerate(REC_FIELDS)}
+_NEVER = np.inf
 
 
 @dataclass
 class State:
-    """Batched dynamic state. Shapes: B sub-envs, U devices, E edges,
-    S services, R per-slot request queue, H ring slots, NB latency bins."""
+    """Batched dynamic state. Shapes: B sub-envs, U devices, E edges, S
+    services, R per-slot request queue, C streams per edge, N_c cloud
+    streams, H ring slots, NB latency bins. Times ``*_free_s`` are absolute
+    seconds since the episode start (a resource is free from then on)."""
 
     key: np.ndarray  # (B,) uint64 episode key
     slot: np.ndarray  # (B,) int64 current slot t
@@ -85,30 +130,38 @@ class State:
     assoc: np.ndarray  # (B, U) int64 associated edge
     q_device: np.ndarray  # (B, R) int64
     q_service: np.ndarray  # (B, R) int64
-    q_in_units: np.ndarray  # (B, R) input tokens (text) or bits (image)
-    q_out_units: np.ndarray  # (B, R) output tokens (text) or bits (image)
+    q_in_tokens: np.ndarray  # (B, R) prefill tokens (prompt + visual)
+    q_out_tokens: np.ndarray  # (B, R) generated tokens (0 for images)
+    q_up_bits: np.ndarray  # (B, R) upload payload, bits
+    q_down_bits: np.ndarray  # (B, R) download payload, bits
     q_deadline_s: np.ndarray  # (B, R) relative deadline, s
     q_min_quality: np.ndarray  # (B, R) quality floor
     q_private: np.ndarray  # (B, R) bool
-    up_wait_s: np.ndarray  # (B, E) uplink (request band) busy time ahead, s
-    bh_wait_s: np.ndarray  # (B, E) backhaul busy time ahead, s
-    edge_work_s: np.ndarray  # (B, E) edge compute backlog, s of work at full speed
-    cloud_work_s: np.ndarray  # (B,) cloud backlog, server-s
-    device_work_s: np.ndarray  # (B, U) device compute backlog, s
+    ul_free_s: np.ndarray  # (B, E, K_ul) uplink sub-bands
+    dl_free_s: np.ndarray  # (B, E, K_dl) downlink sub-bands
+    bh_free_s: np.ndarray  # (B, E) backhaul, edge to cloud
+    st_free_s: np.ndarray  # (B, E, C) edge compute streams
+    st_kv_gb: np.ndarray  # (B, E, C) KV memory of the last request given each stream
+    st_kv_held_gb: np.ndarray  # (B, E, C) most KV memory each stream holds until it is free
+    st_last_start_s: np.ndarray  # (B, E) start of the last request (FIFO)
+    cloud_free_s: np.ndarray  # (B, N_c) cloud streams
+    device_free_s: np.ndarray  # (B, U) device compute
     edge_tier: np.ndarray  # (B, E, S) int64 tier held, -1 none
     tier_ready_slot: np.ndarray  # (B, E, S) int64 slot from which the tier serves
     plan: np.ndarray  # (B, E) int64 plan in force
     finetune: np.ndarray  # (B, E) fine-tuning share of compute
-    sensing: np.ndarray  # (B, E) sensing share of bandwidth
-    knowledge_mbit: np.ndarray  # (B, E)
-    cloud_knowledge_mbit: np.ndarray  # (B,)
+    sensing: np.ndarray  # (B, E) sensing share of the uplink
+    knowledge: np.ndarray  # (B, E) fine-tuned tokens (knowledge k)
+    cloud_knowledge: np.ndarray  # (B,)
     sense_buffer_bits: np.ndarray  # (B, U)
-    sensed_mbit: np.ndarray  # (B, E) uploaded this frame, Mbit
+    sensed_bits: np.ndarray  # (B, E) uploaded this frame
     edge_up: np.ndarray  # (B, E) bool
     edge_scale: np.ndarray  # (B, E) compute multiplier (1 = nominal)
-    ring_events: np.ndarray  # (B, H, len(RING_FIELDS)) request events booked per slot
+    ring_events: np.ndarray  # (B, H, len(RING_FIELDS)) request events per slot
     ep_totals: np.ndarray  # (B, len(EP_FIELDS)) episode accumulators
     ep_latency_hist: np.ndarray  # (B, NB) int64 served latencies in LATENCY_BIN_S bins
+    records: np.ndarray  # (B, Q, len(REC_FIELDS)) in-flight edge requests (events only)
+    n_records: np.ndarray  # (B,) int64 records written
 
     @property
     def batch_size(self) -> int:
@@ -169,7 +222,7 @@ class _Rows:
     def __init__(self, state: State, idx: np.ndarray | None) -> None:
         self.state, self.idx = state, idx
         self.n = state.batch_size if idx is None else idx.size
-        self.rows = _arange(self.n) if idx is None else idx  # row indices, for pairs
+        self.rows = arange(self.n) if idx is None else idx  # row indices, for pairs
         self.sel: slice | np.ndarray = slice(None) if idx is None else idx  # row selection
 
     def get(self, name: str) -> Any:
@@ -192,7 +245,7 @@ class _Rows:
 _ARANGE: dict[int, np.ndarray] = {}
 
 
-def _arange(n: int) -> np.ndarray:
+def arange(n: int) -> np.ndarray:
     """Read-only ``np.arange(n)`` (int64), cached."""
     a = _ARANGE.get(n)
     if a is None:
@@ -206,7 +259,7 @@ def _arange(n: int) -> np.ndarray:
 _DB_TO_LN = np.log(10.0) / 10.0
 
 
-def _db_to_linear(x_db: np.ndarray) -> np.ndarray:
+def db_to_linear(x_db: np.ndarray) -> np.ndarray:
     """``10 ** (x / 10)`` as ``exp(x ln10 / 10)`` (numpy's exp vectorises, its power does not)."""
     return np.exp(x_db * _DB_TO_LN)
 
@@ -223,32 +276,33 @@ def _max_last(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Derived:
-    """Constants derived from Params once (see :func:`_derived`)."""
+class Derived:
+    """Constants derived from Params once (see :func:`derived`)."""
 
-    plan_mask: np.ndarray  # (P,) bool
-    snr_offset_db: float  # device tx power over full-band noise, dB
-    work_table: np.ndarray  # (S, M, 3) fixed, per-input-unit, per-output-unit edge-seconds
+    range_gain_db: float  # smallest mean gain with a usable request sub-band
+    ul_sub_hz: float  # a request sub-band with no sensing share
+    dl_sub_hz: float  # a downlink sub-band
     service_cdf: np.ndarray  # (S,) cumulative request share
     services: np.ndarray  # (S,) int64 arange
+    mean_in_tokens: np.ndarray  # (S,)
+    mean_out_tokens: np.ndarray  # (S,)
 
 
-def _derived(p: Params) -> _Derived:
+def derived(p: Params) -> Derived:
     """Per-Params constants, computed on first use and kept on the (frozen) instance."""
     d = p.__dict__.get("_core_derived")
     if d is None:
-        ch = p.channel
-        d = _Derived(
-            plan_mask=p.plan_allowed,
-            snr_offset_db=10
-            * np.log10(ch.device_tx_w / (ch.bs_noise_w_per_hz * p.edge_bandwidth_hz)),
-            work_table=np.stack(
-                [p.tier_work_fixed_s, p.tier_work_per_in_s, p.tier_work_per_out_s], axis=-1
-            ),
+        ul_sub = p.ul_bandwidth_hz / p.ul_subbands
+        d = Derived(
+            range_gain_db=p.channel.ul_range_gain_db(ul_sub),
+            ul_sub_hz=ul_sub,
+            dl_sub_hz=p.dl_bandwidth_hz / p.dl_subbands,
             service_cdf=np.cumsum(p.service_share),
             services=np.arange(p.num_services),
+            mean_in_tokens=(p.in_tokens_lo + p.in_tokens_hi) / 2 + p.visual_tokens,
+            mean_out_tokens=(p.out_tokens_lo + p.out_tokens_hi) / 2,
         )
-        for a in (d.plan_mask, d.work_table, d.service_cdf, d.services):
+        for a in (d.service_cdf, d.services, d.mean_in_tokens, d.mean_out_tokens):
             a.flags.writeable = False
         p.__dict__["_core_derived"] = d
     return d
@@ -261,12 +315,12 @@ def reset(keys: np.ndarray, p: Params) -> State:
     """Initial state of ``len(keys)`` sub-envs, one episode key each (uint64)."""
     key = np.asarray(keys, dtype=np.uint64)
     B, U, E, S, R = key.shape[0], p.num_devices, p.num_edges, p.num_services, p.max_new_requests
-    H = p.ring_slots
     zero = np.zeros(B, dtype=np.int64)
     mob = p.mobility.init_state(key, U, p.area_m)
     ch = p.channel.init_state(key, (U, E))
     gain_db = p.channel.large_scale_gain_db(ch, mob["pos_m"], p.edge_xy_m)
     plan = np.full((B, E), p.default_plan, dtype=np.int64)
+    zf = lambda *shape: np.zeros((B, *shape))
     state = State(
         key=key,
         slot=zero.copy(),
@@ -280,30 +334,38 @@ def reset(keys: np.ndarray, p: Params) -> State:
         assoc=np.argmax(gain_db, axis=2),
         q_device=np.zeros((B, R), np.int64),
         q_service=np.zeros((B, R), np.int64),
-        q_in_units=np.zeros((B, R)),
-        q_out_units=np.zeros((B, R)),
+        q_in_tokens=zf(R),
+        q_out_tokens=zf(R),
+        q_up_bits=zf(R),
+        q_down_bits=zf(R),
         q_deadline_s=np.ones((B, R)),
-        q_min_quality=np.zeros((B, R)),
+        q_min_quality=zf(R),
         q_private=np.zeros((B, R), bool),
-        up_wait_s=np.zeros((B, E)),
-        bh_wait_s=np.zeros((B, E)),
-        edge_work_s=np.zeros((B, E)),
-        cloud_work_s=np.zeros(B),
-        device_work_s=np.zeros((B, U)),
+        ul_free_s=zf(E, p.ul_subbands),
+        dl_free_s=zf(E, p.dl_subbands),
+        bh_free_s=zf(E),
+        st_free_s=zf(E, p.max_batch),
+        st_kv_gb=zf(E, p.max_batch),
+        st_kv_held_gb=zf(E, p.max_batch),
+        st_last_start_s=zf(E),
+        cloud_free_s=zf(p.cloud_streams),
+        device_free_s=zf(U),
         edge_tier=np.broadcast_to(p.plan_tiers[p.default_plan], (B, E, S)).copy(),
         tier_ready_slot=np.zeros((B, E, S), np.int64),
         plan=plan,
         finetune=p.plan_finetune[plan],
         sensing=p.plan_sensing[plan],
-        knowledge_mbit=np.full((B, E), p.initial_knowledge_mbit),
-        cloud_knowledge_mbit=np.full(B, p.initial_knowledge_mbit),
-        sense_buffer_bits=np.zeros((B, U)),
-        sensed_mbit=np.zeros((B, E)),
+        knowledge=np.full((B, E), p.initial_knowledge_tokens),
+        cloud_knowledge=np.full(B, p.initial_knowledge_tokens),
+        sense_buffer_bits=zf(U),
+        sensed_bits=zf(E),
         edge_up=np.broadcast_to(p.edge_up_sched[0], (B, E)).copy(),
         edge_scale=np.broadcast_to(p.edge_scale_sched[0], (B, E)).copy(),
-        ring_events=np.zeros((B, H, _NR)),
-        ep_totals=np.zeros((B, len(EP_FIELDS))),
+        ring_events=zf(p.ring_slots, _NR),
+        ep_totals=zf(len(EP_FIELDS)),
         ep_latency_hist=np.zeros((B, p.latency_bins), np.int64),
+        records=zf(p.record_slots, len(REC_FIELDS)),
+        n_records=zero.copy(),
     )
     _arrive(state, p, None)
     return state
@@ -315,8 +377,13 @@ def reset(keys: np.ndarray, p: Params) -> State:
 def compute_share(state: State) -> np.ndarray:
     """(B, E) share of each edge's nominal compute that serves requests: one
     less the fine-tuning share, times the speed multiplier, zero while down;
-    floored at 1e-9 (a down edge's wait is huge, not infinite)."""
+    floored at 1e-9 (a down edge's service time is huge, not infinite)."""
     return np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
+
+
+def knowledge_factor(k: np.ndarray, p: Params) -> np.ndarray:
+    """``1 - exp(-k / kappa_k)``: the share of a tier's fine-tuning gain reached."""
+    return 1.0 - np.exp(-k / p.knowledge_scale_tokens)
 
 
 def decision_type(state: State, p: Params) -> np.ndarray:
@@ -326,95 +393,182 @@ def decision_type(state: State, p: Params) -> np.ndarray:
 
 
 def plan_mask(p: Params) -> np.ndarray:
-    """(P,) plans an edge may take: they fit its memory (and hold no sensing or
-    fine-tuning when ``knowledge_flow`` is off)."""
-    return _derived(p).plan_mask.copy()
+    """(P,) plans an edge may ever take: they fit its memory with one stream of
+    each service they hold (and hold no sensing or fine-tuning when
+    ``knowledge_flow`` is off). See :func:`plan_choices` for the current decision."""
+    return p.plan_allowed.copy()
+
+
+def plan_choices(state: State, p: Params, idx: np.ndarray | None = None) -> np.ndarray:
+    """(n, P) plans the edge being planned in sub-envs ``idx`` (all when None)
+    may take now: :func:`plan_mask`, and weights plus fine-tuning memory that
+    fit beside the most KV cache its decided streams will hold; its current
+    plan always."""
+    rows = arange(state.batch_size) if idx is None else idx
+    e = np.minimum(state.plan_ptr[rows], p.num_edges - 1)
+    now = (state.slot[rows] * p.slot_s)[:, None]
+    held = state.st_kv_held_gb[rows, e]
+    kv = np.where(state.st_free_s[rows, e] > now, held, 0.0).sum(axis=-1)
+    fits = p.plan_memory_gb[None, :] + kv[:, None] <= p.edge_memory_gb + 1e-9
+    ok = p.plan_allowed[None, :] & fits
+    ok[arange(rows.size), state.plan[rows, e]] = True
+    return ok
+
+
+def _earliest(free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index and time of the earliest free server along the last axis."""
+    k = np.argmin(free, axis=-1)
+    return k, np.take_along_axis(free, k[..., None], axis=-1)[..., 0]
+
+
+def _airtime(bits: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
+    """Seconds to send ``bits`` at ``rate_bps``: 0 for nothing, inf where the link is out."""
+    return np.where(bits > 0, bits / np.where(rate_bps > 0, rate_bps, 0.0), 0.0)
+
+
+def _held(end: np.ndarray, start: np.ndarray, until: np.ndarray) -> np.ndarray:
+    """Time a stage from ``start`` to ``end`` runs before ``until`` (>= 0)."""
+    return np.maximum(np.minimum(end, until) - start, 0.0)
 
 
 def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     """Outcome of every option for each sub-env's current request.
 
     Returns (B, O) arrays over options [local, edge 0..E_max-1, cloud, reject]:
-    ``valid``, ``latency_s``, ``quality``, ``energy_j``, ``cost_usd``,
-    ``dropped``, ``met``, ``reward``; and (B,)/(B, E) intermediates used to
-    book the chosen option. Meaningless (but finite) where the current
-    decision is not a request.
+    ``valid``, ``latency_s`` (the deadline where dropped), ``quality``,
+    ``energy_j``, ``cost_usd``, ``dropped``, ``met``, ``missed``,
+    ``reward`` and ``terms`` (B, O, len(TERMS)); and the (B,)/(B, E)
+    intermediates used to book the chosen option (stage times in s since the
+    episode start; inf where a stage never happens, e.g. the link is out).
+    Meaningless (but the option outcomes finite) where the current decision
+    is not a request. Exact: absent later scheduled events, the chosen
+    option's outcome is what happens.
     """
     B, E, O = state.batch_size, p.num_edges, p.num_options
-    ch, d = p.channel, _derived(p)
-    rows = _arange(B)
+    ch, d = p.channel, derived(p)
+    rows = arange(B)
     r = np.minimum(state.req_ptr, p.max_new_requests - 1)
-    u = state.q_device[rows, r]
-    s = state.q_service[rows, r]
-    in_u, out_u = state.q_in_units[rows, r], state.q_out_units[rows, r]
+    u, s = state.q_device[rows, r], state.q_service[rows, r]
+    in_tok, out_tok = state.q_in_tokens[rows, r], state.q_out_tokens[rows, r]
+    up_bits, down_bits = state.q_up_bits[rows, r], state.q_down_bits[rows, r]
     deadline = state.q_deadline_s[rows, r]
     min_q = state.q_min_quality[rows, r]
     private = state.q_private[rows, r]
-    bits_per_unit = p.bits_per_unit[s]
-    in_bits, out_bits = in_u * bits_per_unit, out_u * bits_per_unit
-
-    def work(w: np.ndarray, iu: np.ndarray, ou: np.ndarray) -> np.ndarray:
-        # edge-seconds at speed 1 from work_table rows w (..., 3)
-        return w[..., 0] + w[..., 1] * iu + w[..., 2] * ou
-
+    t0 = state.slot * p.slot_s
+    t_d = t0 + deadline  # the request is aborted at this instant if not delivered
+    t_dE = t_d[:, None]
     g_db = state.gain_db[rows, u]  # (B, E)
-    fading = state.channel["h_re"][rows, u] ** 2 + state.channel["h_im"][rows, u] ** 2
-    g = _db_to_linear(g_db) * fading
-    # --- edges
-    tier_e = state.edge_tier[rows, :, s]
-    ready = state.tier_ready_slot[rows, :, s] <= state.slot[:, None]
-    valid_e = (tier_e >= 0) & ready & (g_db + d.snr_offset_db >= ch.min_snr_db) & state.edge_up
-    bw = (1.0 - state.sensing) * p.edge_bandwidth_hz
-    rate_up = bw * np.log2(1.0 + ch.device_tx_w * g / (ch.bs_noise_w_per_hz * bw))
-    air = in_bits[:, None] / rate_up
-    up_end = state.up_wait_s + air
-    share = compute_share(state)
-    tier_e0 = np.maximum(tier_e, 0)
-    work_e = work(d.work_table[s[:, None], tier_e0], in_u[:, None], out_u[:, None]) / p.edge_speed
-    comp_end = np.maximum(up_end, state.edge_work_s / (p.edge_servers * share)) + work_e / share
-    rate_dl = p.edge_bandwidth_hz * np.log2(
-        1.0 + ch.bs_tx_w * g / (ch.device_noise_w_per_hz * p.edge_bandwidth_hz)
+    g = db_to_linear(g_db) * (
+        state.channel["h_re"][rows, u] ** 2 + state.channel["h_im"][rows, u] ** 2
     )
-    t_dl = out_bits[:, None] / rate_dl
-    lat_e = comp_end + t_dl
-    kfac_e = 1.0 - np.exp(-state.knowledge_mbit / p.knowledge_scale_mbit)
-    q_e = p.tier_quality[s[:, None], tier_e0] + p.finetune_gain[s][:, None] * kfac_e
-    en_e = ch.device_tx_w * air + p.edge_power_w * work_e / share
-    # --- cloud, through the associated edge and its backhaul
-    a = state.assoc[rows, u]
-    bh_end = np.maximum(up_end[rows, a], state.bh_wait_s[rows, a]) + in_bits / p.backhaul_bps
-    work_c = work(d.work_table[s, 2], in_u, out_u) / p.cloud_speed
-    start_c = np.maximum(bh_end + p.backhaul_latency_s, state.cloud_work_s / p.cloud_servers)
-    lat_c = start_c + work_c + out_bits / p.backhaul_bps + p.backhaul_latency_s + t_dl[rows, a]
-    kfac_c = 1.0 - np.exp(-state.cloud_knowledge_mbit / p.knowledge_scale_mbit)
-    q_c = p.tier_quality[s, 2] + p.finetune_gain[s] * kfac_c
-    en_c = ch.device_tx_w * air[rows, a] + p.cloud_power_w * work_c
-    # --- local
-    tier_l = p.device_tier[s]
-    tier_l0 = np.maximum(tier_l, 0)
-    work_l = work(d.work_table[s, tier_l0], in_u, out_u) / p.device_speed
-    lat_l = state.device_work_s[rows, u] + work_l
-    q_l = p.tier_quality[s, tier_l0]
+    in_range = g_db >= d.range_gain_db
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # --- uplink: the earliest free sub-band of each edge, at full device power
+        rate_ul = ch.uplink_rate_bps(g, (1.0 - state.sensing) * d.ul_sub_hz, p.ul_time_share)
+        k_ul, ul_free = _earliest(state.ul_free_s)
+        up_start = np.maximum(t0[:, None], ul_free)
+        up_end = up_start + _airtime(up_bits[:, None], rate_ul)
+        # --- edge compute: earliest start with a free stream and the request's KV
+        tier = state.edge_tier[rows, :, s]  # (B, E)
+        tier0 = np.maximum(tier, 0)
+        sv = s[:, None]
+        kv_req = (
+            p.tier_kv_fixed_gb[sv, tier0]
+            + p.tier_kv_per_token_gb[sv, tier0] * (in_tok + out_tok)[:, None]
+        )
+        budget = p.plan_kv_budget_gb[state.plan]
+        ready = np.maximum(up_end, state.st_last_start_s)
+        f, kv = state.st_free_s, state.st_kv_gb  # (B, E, C)
+        tau = np.maximum(ready[..., None], f)  # candidate starts: when each stream frees
+        busy = f[..., None, :] > tau[..., :, None]  # (B, E, C candidate, C stream)
+        n_busy = busy.sum(axis=-1)
+        kv_busy = (busy * kv[..., None, :]).sum(axis=-1)
+        feasible = (n_busy < p.max_batch) & (
+            kv_busy + kv_req[..., None] <= budget[..., None] + 1e-9
+        )
+        tau = np.where(feasible, tau, _NEVER)
+        j = np.argmin(tau, axis=-1)
+        comp_start = np.take_along_axis(tau, j[..., None], axis=-1)[..., 0]
+        n_batch = np.take_along_axis(n_busy, j[..., None], axis=-1)[..., 0] + 1
+        stream = np.argmin(f, axis=-1)  # the stream it takes (free by comp_start)
+        share = compute_share(state)
+        t1 = (
+            p.tier_fixed_s[sv, tier0]
+            + p.tier_in_s[sv, tier0] * in_tok[:, None]
+            + p.tier_out_s[sv, tier0] * out_tok[:, None]
+        )
+        service = t1 * (1.0 + p.tier_beta[sv, tier0] * (n_batch - 1)) / share
+        comp_end = comp_start + service
+        # --- downlink: the earliest free sub-band of the edge
+        rate_dl = ch.downlink_rate_bps(g, p.dl_bandwidth_hz, d.dl_sub_hz, p.dl_time_share)
+        k_dl, dl_free = _earliest(state.dl_free_s)
+        dl_start = np.maximum(comp_end, dl_free)
+        dl_time = _airtime(down_bits[:, None], rate_dl)
+        dl_end = dl_start + dl_time
+        lat_e = dl_end - t0[:, None]
+        q_e = p.tier_quality[sv, tier0] + p.finetune_gain[sv] * knowledge_factor(state.knowledge, p)
+        run_power = p.edge_power_w * (1.0 - state.finetune) / n_batch  # W while it runs
+        tx_e = ch.device_tx_w * _held(up_end, up_start, t_dE)
+        en_e = tx_e + run_power * _held(comp_end, comp_start, t_dE)
+        valid_e = (tier >= 0) & (state.tier_ready_slot[rows, :, s] <= state.slot[:, None])
+        valid_e &= in_range & state.edge_up & (kv_req <= budget + 1e-9)
+        # --- cloud, through the associated edge's uplink, backhaul and downlink
+        a = state.assoc[rows, u]
+        up_start_c, up_end_c = up_start[rows, a], up_end[rows, a]
+        bh_start = np.maximum(up_end_c, state.bh_free_s[rows, a])
+        bh_end = bh_start + up_bits / p.backhaul_bps
+        k_c, c_free = _earliest(state.cloud_free_s)
+        c_start = np.maximum(bh_end + p.backhaul_latency_s, c_free)
+        c_service = p.cloud_fixed_s[s] + p.cloud_out_s[s] * out_tok
+        c_end = c_start + c_service
+        back = c_end + down_bits / p.backhaul_bps + p.backhaul_latency_s
+        dl_start_c = np.maximum(back, dl_free[rows, a])
+        dl_end_c = dl_start_c + dl_time[rows, a]
+        lat_c = dl_end_c - t0
+        q_c = p.cloud_quality[s] + p.finetune_gain[s] * knowledge_factor(state.cloud_knowledge, p)
+        c_run = _held(c_end, c_start, t_d)
+        c_done = np.minimum(c_run / np.maximum(c_service, 1e-12), 1.0)
+        cost_c = (c_start < t_d) * p.cloud_usd_in[s] * in_tok + c_done * (
+            p.cloud_usd_fixed[s] + p.cloud_usd_out[s] * out_tok
+        )
+        en_c = ch.device_tx_w * _held(up_end_c, up_start_c, t_d)
+        valid_c = ~private & in_range[rows, a]
+        # --- local, on the device's own model
+        tier_l = p.device_tier[s]
+        tier_l0 = np.maximum(tier_l, 0)
+        flops = p.tier_flops_fixed[s, tier_l0] + p.tier_flops_per_token[s, tier_l0] * (
+            in_tok + out_tok
+        )
+        l_start = np.maximum(t0, state.device_free_s[rows, u])
+        l_end = l_start + flops / p.device_flops
+        lat_l = l_end - t0
+        q_l = p.tier_quality[s, tier_l0]
+        en_l = p.device_power_w * _held(l_end, l_start, t_d)
     # --- assemble [local, edges (padded with zeros), cloud, reject (zeros)]
     latency, quality, energy, cost = np.zeros((4, B, O))
-    for out, local, edge, cloud in (
+    for arr, local, edge, cloud in (
         (latency, lat_l, lat_e, lat_c),
         (quality, q_l, q_e, q_c),
-        (energy, p.device_power_w * work_l, en_e, en_c),
+        (energy, en_l, en_e, en_c),
     ):
-        out[:, 0], out[:, 1 : 1 + E], out[:, O - 2] = local, edge, cloud
-    cost[:, O - 2] = p.cloud_price_per_s * work_c
+        arr[:, 0], arr[:, 1 : 1 + E], arr[:, O - 2] = local, edge, cloud
+    cost[:, O - 2] = cost_c
     valid = np.zeros((B, O), dtype=bool)
     valid[:, 0], valid[:, 1 : 1 + E], valid[:, O - 2], valid[:, O - 1] = (
         tier_l >= 0,
         valid_e,
-        ~private,
+        valid_c,
         True,
     )
-    dropped = latency > deadline[:, None]
+    dropped = ~(latency <= deadline[:, None])  # late (or never: inf) requests are aborted
     dropped[:, O - 1] = True
-    met = ~dropped & (quality >= min_q[:, None])
-    reward = p.reward.request_reward(quality, met, dropped, latency, energy, cost)
+    latency = np.where(dropped, deadline[:, None], latency)
+    latency[:, O - 1] = 0.0
+    quality = np.where(dropped, 0.0, quality)
+    served = ~dropped
+    met = served & (quality >= min_q[:, None])
+    missed = served & ~met
+    terms = p.reward.request_terms(quality, met, missed, dropped, latency, energy, cost)
     return {
         "valid": valid,
         "latency_s": latency,
@@ -423,18 +577,42 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
         "cost_usd": cost,
         "dropped": dropped,
         "met": met,
-        "reward": reward,
+        "missed": missed,
+        "terms": terms,
+        "reward": terms.sum(axis=-1),
         "device": u,
         "service": s,
         "deadline_s": deadline,
+        "t_deadline_s": t_d,
         "assoc": a,
-        "up_end_s": up_end,
-        "bh_end_s": bh_end,
-        "work_edge_s": work_e,
-        "work_cloud_s": work_c,
-        "work_local_s": work_l,
+        "in_range": in_range,
         "gain_db": g_db,
-        "in_bits": in_bits,
+        "up_bits": up_bits,
+        "k_ul": k_ul,
+        "up_start_s": up_start,
+        "up_end_s": up_end,
+        "kv_gb": kv_req,
+        "stream": stream,
+        "n_batch": n_batch,
+        "comp_start_s": comp_start,
+        "comp_end_s": comp_end,
+        "run_power_w": run_power,
+        "tx_energy_j": tx_e,
+        "k_dl": k_dl,
+        "dl_start_s": dl_start,
+        "dl_end_s": dl_end,
+        "dl_start_cloud_s": dl_start_c,
+        "dl_end_cloud_s": dl_end_c,
+        "bh_start_s": bh_start,
+        "bh_end_s": bh_end,
+        "k_cloud": k_c,
+        "cloud_start_s": c_start,
+        "cloud_end_s": c_end,
+        "local_start_s": l_start,
+        "local_end_s": l_end,
+        "edge_quality": q_e,
+        "work_edge_s": service,
+        "work_cloud_s": c_service,
     }
 
 
@@ -445,7 +623,9 @@ def action_mask(
     B, N = state.batch_size, p.num_actions
     mask = np.zeros((B, N), dtype=bool)
     dtype = decision_type(state, p)
-    mask[dtype == DECISION_PLAN, : p.num_plans] = _derived(p).plan_mask
+    plan = np.flatnonzero(dtype == DECISION_PLAN)
+    if plan.size:
+        mask[plan, : p.num_plans] = plan_choices(state, p, plan)
     req = dtype == DECISION_REQUEST
     if req.any():
         out = outcomes if outcomes is not None else request_outcomes(state, p)
@@ -472,10 +652,14 @@ def step(
         outcomes: ``request_outcomes(state, p)`` if already computed.
 
     Returns:
-        (state, reward (B,), info) where info holds (B,) arrays of what the
-        call's slots produced: ``served``, ``dropped``, ``met``, ``quality``
-        (sum), ``latency_s`` (sum), ``energy_j``, ``cost_usd``, ``invalid``,
-        ``slots_advanced`` (:data:`STEP_INFO`).
+        (state, reward (B,), info) where reward is the decided request's whole
+        reward (request decisions), minus ``w_invalid`` for a forbidden
+        action, plus the sensing and fine-tuning energy cost and event
+        corrections of the slots advanced; info holds (B,) arrays of
+        :data:`STEP_INFO`: requests served, dropped, met and missed in the
+        slots advanced, the sums of their quality and latency (s), the energy
+        (J) and cloud cost ($) booked by the call, invalid actions, slots
+        advanced and ``dt_s`` (simulated seconds advanced).
     """
     B = state.batch_size
     action = np.asarray(action, dtype=np.int64)
@@ -484,12 +668,12 @@ def step(
     acc = np.zeros((len(STEP_INFO), B))  # rows: STEP_INFO
     is_plan = np.flatnonzero(dtype == DECISION_PLAN)
     if is_plan.size:
-        _apply_plan(state, p, is_plan, action[is_plan], acc[_INFO_INVALID])
+        _apply_plan(state, p, is_plan, action[is_plan], acc[_SI["invalid"]])
     is_req = np.flatnonzero(dtype == DECISION_REQUEST)
     if is_req.size:
         out = outcomes if outcomes is not None else request_outcomes(state, p)
-        _apply_request(state, p, is_req, action[is_req], out, acc[_INFO_INVALID])
-    penalty = p.reward.w_invalid * acc[_INFO_INVALID]
+        reward[is_req] += _apply_request(state, p, is_req, action[is_req], out, acc)
+    penalty = p.reward.w_invalid * acc[_SI["invalid"]]
     reward -= penalty
     state.ep_totals[:, _EP["reward"]] -= penalty
     # Advance every sub-env whose slot is fully decided, repeatedly while slots are empty.
@@ -502,10 +686,12 @@ def step(
         if need.size == 0:
             break
         sel = need if need.size < B else slice(None)
-        ev = _advance(state, p, need if need.size < B else None)
-        reward[sel] += ev[:, _R["reward"]]
-        acc[: _NR - 1, sel] += ev[:, 1:].T
-        acc[_INFO_SLOTS, sel] += 1
+        ev, slot_reward, slot_energy = _advance(state, p, need if need.size < B else None)
+        reward[sel] += slot_reward
+        acc[:_NR, sel] += ev.T
+        acc[_SI["energy_j"], sel] += slot_energy
+        acc[_SI["slots_advanced"], sel] += 1
+    acc[_SI["dt_s"]] = acc[_SI["slots_advanced"]] * p.slot_s
     return state, reward, dict(zip(STEP_INFO, acc, strict=True))
 
 
@@ -513,7 +699,9 @@ def _apply_plan(
     state: State, p: Params, idx: np.ndarray, act: np.ndarray, invalid: np.ndarray
 ) -> None:
     e = state.plan_ptr[idx]
-    ok = (act < p.num_plans) & _derived(p).plan_mask[np.minimum(act, p.num_plans - 1)]
+    ok = (act < p.num_plans) & plan_choices(state, p, idx)[
+        arange(idx.size), np.minimum(act, p.num_plans - 1)
+    ]
     invalid[idx] += ~ok
     state.ep_totals[idx, _EP["invalid"]] += ~ok
     go, eg, ag = idx[ok], e[ok], act[ok]
@@ -534,9 +722,35 @@ def _apply_plan(
 
 def _load_slots(p: Params, tiers: np.ndarray, load: np.ndarray) -> np.ndarray:
     """Slots it takes to load each tier in ``tiers`` (..., S) where ``load`` is
-    True (0 elsewhere): its memory at ``model_load_gb_per_s``, whole slots."""
-    mem = p.tier_memory_gb[_derived(p).services, np.maximum(tiers, 0)]
+    True (0 elsewhere): its weights at ``model_load_gb_per_s``, whole slots."""
+    mem = p.tier_memory_gb[derived(p).services, np.maximum(tiers, 0)]
     return np.ceil(np.where(load, mem, 0.0) / p.model_load_gb_per_s / p.slot_s).astype(np.int64)
+
+
+def _event_slot(t_s: np.ndarray, p: Params) -> np.ndarray:
+    """Slot in which an instant ``t_s`` (s since the episode start) falls."""
+    return np.floor(t_s / p.slot_s + 1e-9).astype(np.int64)
+
+
+def _ring_add(
+    state: State,
+    p: Params,
+    rows: np.ndarray,
+    slot: np.ndarray,
+    sign: float,
+    served: np.ndarray,
+    met: np.ndarray,
+    missed: np.ndarray,
+    quality: np.ndarray,
+    latency: np.ndarray,
+) -> None:
+    """Add (sign +1) or remove (-1) request events in the ring slots ``slot``
+    and, for served requests finishing within the episode, the latency histogram."""
+    events = np.stack([served, ~served, met, missed, quality * served, latency * served], axis=1)
+    np.add.at(state.ring_events, (rows, slot % p.ring_slots), sign * events)
+    hist = served & (slot < p.episode_slots)
+    b = np.minimum((latency / LATENCY_BIN_S).astype(np.int64), p.latency_bins - 1)
+    np.add.at(state.ep_latency_hist, (rows[hist], b[hist]), int(sign))
 
 
 def _apply_request(
@@ -545,93 +759,169 @@ def _apply_request(
     idx: np.ndarray,
     act: np.ndarray,
     out: dict[str, np.ndarray],
-    invalid: np.ndarray,
-) -> None:
-    O = p.num_options
+    acc: np.ndarray,
+) -> np.ndarray:
+    """Book the chosen options of sub-envs ``idx``; returns their rewards."""
+    O, E = p.num_options, p.num_edges
     reject = O - 1
     in_range = act < O
     a = np.where(in_range, act, reject)
     ok = in_range & out["valid"][idx, a]
-    invalid[idx] += ~ok
+    acc[_SI["invalid"], idx] += ~ok
     state.ep_totals[idx, _EP["invalid"]] += ~ok
     a = np.where(ok, a, reject)  # a forbidden choice rejects the request
     pick = lambda k: out[k][idx, a]
-    dropped, reward, met = pick("dropped"), pick("reward"), pick("met")
+    dropped, met, missed = pick("dropped"), pick("met"), pick("missed")
     latency, quality = pick("latency_s"), pick("quality")
-    deadline = out["deadline_s"][idx]
-    when_s = np.where(a == reject, 0.0, np.where(dropped, deadline, latency))
-    offset = np.floor(when_s / p.slot_s + 1e-9).astype(np.int64)
-    is_edge = (a >= 1) & (a <= p.max_edges)
-    e = np.minimum(np.maximum(a - 1, 0), p.num_edges - 1)
-    if p.has_events:
-        # A scheduled outage before the request completes: it is lost (dropped)
-        # in the failure slot. The outcomes the policy saw did not foresee it.
-        fail_in = p.edge_down_at[state.slot[idx], e] - state.slot[idx]
-        lost = is_edge & (offset >= fail_in)
-        if lost.any():
-            offset = np.where(lost, fail_in, offset)
-            dropped, met = dropped | lost, met & ~lost
-            lost_reward = p.reward.request_reward(
-                quality, met, dropped, latency, pick("energy_j"), pick("cost_usd")
-            )
-            reward = np.where(lost, lost_reward, reward)
+    energy, cost, reward = pick("energy_j"), pick("cost_usd"), pick("reward")
+    terms = out["terms"][idx, a]
+    t0 = state.slot[idx] * p.slot_s
+    t_d = out["t_deadline_s"][idx]
+    when = np.where(a == reject, 0.0, latency)  # latency is the deadline where aborted
+    ev_slot = _event_slot(t0 + when, p)
     served = ~dropped
-    # Book the request's events into the ring, ``offset`` slots ahead (RING_FIELDS order).
-    events = np.stack(
-        [
-            reward,
-            served,
-            dropped,
-            met,
-            quality * served,
-            latency * served,
-            pick("energy_j"),
-            pick("cost_usd"),
-        ],
-        axis=1,
-    )
-    state.ring_events[idx, (state.slot[idx] + offset) % p.ring_slots] += events
-    in_episode = served & (state.slot[idx] + offset < p.episode_slots)
-    b = np.minimum((latency / LATENCY_BIN_S).astype(np.int64), p.latency_bins - 1)
-    state.ep_latency_hist[idx[in_episode], b[in_episode]] += 1
-    # Occupy the chosen resources.
-    u, ae = out["device"][idx], out["assoc"][idx]
+    _ring_add(state, p, idx, ev_slot, 1.0, served, met, missed, quality, latency)
+    is_edge = (a >= 1) & (a <= p.max_edges)
     is_local, is_cloud = a == 0, a == O - 2
-    i = idx[is_local]
-    state.device_work_s[i, u[is_local]] += out["work_local_s"][i]
-    i, ee = idx[is_edge], e[is_edge]
-    state.up_wait_s[i, ee] = out["up_end_s"][i, ee]
-    state.edge_work_s[i, ee] += out["work_edge_s"][i, ee]
-    i, ac = idx[is_cloud], ae[is_cloud]
-    state.up_wait_s[i, ac] = out["up_end_s"][i, ac]
-    state.bh_wait_s[i, ac] = out["bh_end_s"][i]
-    state.cloud_work_s[i] += out["work_cloud_s"][i]
+    e = np.minimum(np.maximum(a - 1, 0), E - 1)
+    # Occupy the chosen resources, each only until the request's deadline.
+    before = lambda start, i: start < t_d[i]
+    hold = lambda end, i: np.minimum(end, t_d[i])
+    for sel, edge in ((is_edge, e), (is_cloud, out["assoc"][idx])):
+        i, ee = np.flatnonzero(sel), edge[sel]
+        b = idx[i]
+        up_s, up_e = out["up_start_s"][b, ee], out["up_end_s"][b, ee]
+        go = before(up_s, i)
+        k = out["k_ul"][b, ee]
+        state.ul_free_s[b[go], ee[go], k[go]] = hold(up_e, i)[go]
+        dl_s = out["dl_start_s" if sel is is_edge else "dl_start_cloud_s"]
+        dl_e = out["dl_end_s" if sel is is_edge else "dl_end_cloud_s"]
+        if sel is is_edge:
+            dl_s, dl_e = dl_s[b, ee], dl_e[b, ee]
+        else:
+            dl_s, dl_e = dl_s[b], dl_e[b]
+        go = before(dl_s, i)
+        k = out["k_dl"][b, ee]
+        state.dl_free_s[b[go], ee[go], k[go]] = hold(dl_e, i)[go]
+    # edge compute
+    i = np.flatnonzero(is_edge)
+    b, ee = idx[i], e[i]
+    c_s, c_e = out["comp_start_s"][b, ee], out["comp_end_s"][b, ee]
+    go = before(c_s, i)
+    j = out["stream"][b, ee]
+    bg, eg, jg = b[go], ee[go], j[go]
+    kv_new = out["kv_gb"][b, ee][go]
+    busy_now = state.st_free_s[bg, eg, jg] > t0[i][go]  # the stream still holds a request
+    state.st_kv_held_gb[bg, eg, jg] = np.maximum(
+        np.where(busy_now, state.st_kv_held_gb[bg, eg, jg], 0.0), kv_new
+    )
+    state.st_free_s[bg, eg, jg] = hold(c_e, i)[go]
+    state.st_kv_gb[bg, eg, jg] = kv_new
+    state.st_last_start_s[b[go], ee[go]] = c_s[go]
+    state.ep_totals[b, _EP["edge_busy_s"]] += np.maximum(hold(c_e, i) - c_s, 0.0)
+    if p.record_slots:
+        _record(state, p, b, ee, j, out, i, idx, t0, ev_slot, reward, energy)
+    # cloud: backhaul and a cloud stream
+    i = np.flatnonzero(is_cloud)
+    b, ac = idx[i], out["assoc"][idx][i]
+    go = before(out["bh_start_s"][b], i)
+    state.bh_free_s[b[go], ac[go]] = hold(out["bh_end_s"][b], i)[go]
+    c_s, c_e = out["cloud_start_s"][b], out["cloud_end_s"][b]
+    go = before(c_s, i)
+    state.cloud_free_s[b[go], out["k_cloud"][b][go]] = hold(c_e, i)[go]
+    state.ep_totals[b, _EP["cloud_energy"]] += p.cloud_power_w * np.maximum(hold(c_e, i) - c_s, 0.0)
+    # local
+    i = np.flatnonzero(is_local)
+    b, uu = idx[i], out["device"][idx][i]
+    go = before(out["local_start_s"][b], i)
+    state.device_free_s[b[go], uu[go]] = hold(out["local_end_s"][b], i)[go]
+    # Episode accounting of the decision.
+    ep = state.ep_totals
+    ep[idx, _EP["reward"]] += reward
+    ep[idx, _EP["energy"]] += energy
+    ep[idx, _EP["cost"]] += cost
+    ep[idx, _TERM0 : _TERM0 + len(TERMS)] += terms
+    ep[idx, _EP["aborted"]] += dropped & (a != reject)
     # local_requests, edge_requests, cloud_requests, rejected (adjacent in EP_FIELDS)
-    state.ep_totals[idx, _EP["local_requests"] : _EP["rejected"] + 1] += np.stack(
+    ep[idx, _EP["local_requests"] : _EP["rejected"] + 1] += np.stack(
         [is_local, is_edge, is_cloud, a == reject], axis=1
     )
+    acc[_SI["energy_j"], idx] += energy
+    acc[_SI["cost_usd"], idx] += cost
     state.req_ptr[idx] += 1
+    return reward
 
 
-def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
+def _record(
+    state: State,
+    p: Params,
+    b: np.ndarray,
+    e: np.ndarray,
+    j: np.ndarray,
+    out: dict[str, np.ndarray],
+    i: np.ndarray,
+    idx: np.ndarray,
+    t0: np.ndarray,
+    ev_slot: np.ndarray,
+    reward: np.ndarray,
+    energy: np.ndarray,
+) -> None:
+    """Keep an in-flight record of each edge request (for scheduled events)."""
+    pos = state.n_records[b] % p.record_slots
+    state.n_records[b] += 1
+    rec = np.zeros((b.size, len(REC_FIELDS)))
+    col = lambda k: rec[:, _RC[k]]
+    t_d = out["t_deadline_s"][b]
+    rec[:, _RC["active"]] = 1.0
+    rec[:, _RC["edge"]] = e
+    rec[:, _RC["stream"]] = j
+    rec[:, _RC["t0_s"]] = t0[i]
+    rec[:, _RC["deadline_at_s"]] = t_d
+    # a request whose link is out (never started) keeps finite, inactive times
+    dl_end, c_end = out["dl_end_s"][b, e], out["comp_end_s"][b, e]
+    finite = np.isfinite(dl_end)
+    rec[:, _RC["comp_start_s"]] = np.where(finite, out["comp_start_s"][b, e], t_d)
+    rec[:, _RC["comp_end_s"]] = np.where(finite, c_end, t_d)
+    rec[:, _RC["after_comp_s"]] = np.subtract(dl_end, c_end, out=np.zeros_like(t_d), where=finite)
+    rec[:, _RC["tx_energy_j"]] = out["tx_energy_j"][b, e]
+    rec[:, _RC["run_power_w"]] = out["run_power_w"][b, e]
+    rec[:, _RC["quality"]] = out["edge_quality"][b, e]
+    rec[:, _RC["min_quality"]] = state.q_min_quality[
+        b, np.minimum(state.req_ptr[b], p.max_new_requests - 1)
+    ]
+    rec[:, _RC["reward"]] = reward[i]
+    rec[:, _RC["energy_j"]] = energy[i]
+    rec[:, _RC["event_slot"]] = ev_slot[i]
+    rec[:, _RC["served"]] = ~out["dropped"][b, 1 + e]
+    rec[:, _RC["met"]] = out["met"][b, 1 + e]
+    rec[:, _RC["missed"]] = out["missed"][b, 1 + e]
+    rec[:, _RC["latency_s"]] = out["latency_s"][b, 1 + e]
+    # a request aborted before it reached compute is not affected by edge events
+    col("active")[:] = finite & (out["comp_start_s"][b, e] < t_d)
+    state.records[b, pos] = rec
+
+
+def _advance(
+    s: State, p: Params, idx: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Advance sub-envs ``idx`` of ``s`` (all when None) by one slot, in place.
 
-    Returns an (n, len(RING_FIELDS)) array of the slot's event sums per
-    advanced sub-env; its ``reward`` column is the slot's reward and its
-    ``energy`` column includes the slot's sensing and fine-tuning energy.
+    Returns (the slot's request events (n, len(RING_FIELDS)), the slot's
+    reward (n,): sensing and fine-tuning energy and event corrections, and
+    the slot's energy (n,) in J) per advanced sub-env.
     """
     E, U = p.num_edges, p.num_devices
     ch = p.channel
     sub = _Rows(s, idx)
     n, rows = sub.n, sub.rows
-    # Events booked for this slot, then cleared from the ring.
+    # Events happening in this slot, then cleared from the ring.
     h = sub.get("slot") % p.ring_slots
     ev = s.ring_events[rows, h]  # (n, F) copy
     s.ring_events[rows, h] = 0.0
     # Sensing during the slot: devices of an edge with a sensing share fill
-    # their buffers and upload over an equal split of that share.
+    # their buffers and upload over an equal split of that (reserved) share.
     assoc = sub.get("assoc")
-    edge_of = _arange(n)[:, None] * E + assoc  # (n, U) flat (sub-env, edge) index
+    edge_of = arange(n)[:, None] * E + assoc  # (n, U) flat (sub-env, edge) index
     sens_u = sub.get("sensing").reshape(-1)[edge_of]
     on = sens_u > 0  # (n, U)
     buf = np.minimum(
@@ -639,39 +929,29 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     )
     # devices sharing each one's edge; where sensing is off the share is 0 anyway
     n_same = np.bincount(edge_of.reshape(-1), minlength=n * E)[edge_of]
-    bw = sens_u * p.edge_bandwidth_hz / np.maximum(n_same, 1)
-    link_of = (_arange(n * U) * E).reshape(n, U) + assoc  # (n, U) flat (sub-env, device, edge)
+    bw = sens_u * p.ul_bandwidth_hz / np.maximum(n_same, 1)
+    link_of = (arange(n * U) * E).reshape(n, U) + assoc  # (n, U) flat (sub-env, device, edge)
     chan = sub.get("channel")
-    g_assoc = _db_to_linear(sub.get("gain_db").reshape(-1)[link_of])
+    g_assoc = db_to_linear(sub.get("gain_db").reshape(-1)[link_of])
     g_assoc = g_assoc * (
         chan["h_re"].reshape(-1)[link_of] ** 2 + chan["h_im"].reshape(-1)[link_of] ** 2
     )
-    bw_safe = np.maximum(bw, 1e-9)
-    rate = np.where(
-        on, bw * np.log2(1.0 + ch.device_tx_w * g_assoc / (ch.bs_noise_w_per_hz * bw_safe)), 0.0
-    )
+    rate = np.where(on, ch.uplink_rate_bps(g_assoc, bw, p.ul_time_share), 0.0)
     up_bits = np.minimum(buf, rate * p.slot_s)
     sub.set("sense_buffer_bits", buf - up_bits)
-    sensed = sub.get("sensed_mbit") + np.bincount(
-        edge_of.reshape(-1), weights=(up_bits / 1e6).reshape(-1), minlength=n * E
+    sensed = sub.get("sensed_bits") + np.bincount(
+        edge_of.reshape(-1), weights=up_bits.reshape(-1), minlength=n * E
     ).reshape(n, E)
     up_time = np.divide(up_bits, rate, out=np.zeros_like(up_bits), where=rate > 0)
     finetune, edge_scale, edge_up = sub.get("finetune"), sub.get("edge_scale"), sub.get("edge_up")
-    # fine-tuning draws its share of the edge's power (a compute cut slows it, like requests)
-    overhead_j = ch.device_tx_w * up_time.sum(axis=1) + p.edge_power_w * p.slot_s * np.sum(
+    # fine-tuning runs its share of the edge's time at the edge's power, billed once here
+    energy = ch.device_tx_w * up_time.sum(axis=1) + p.edge_power_w * p.slot_s * np.sum(
         finetune * edge_up, 1
     )
-    ev[:, _R["reward"]] += p.reward.slot_reward(overhead_j)
-    ev[:, _R["energy"]] += overhead_j
-    # Queues drain.
-    share = (1.0 - finetune) * edge_scale * edge_up
-    sub.set(
-        "edge_work_s",
-        np.maximum(sub.get("edge_work_s") - p.edge_servers * share * p.slot_s, 0.0),
-    )
-    for name in ("up_wait_s", "bh_wait_s", "device_work_s"):
-        sub.set(name, np.maximum(sub.get(name) - p.slot_s, 0.0))
-    sub.set("cloud_work_s", np.maximum(sub.get("cloud_work_s") - p.cloud_servers * p.slot_s, 0.0))
+    reward = p.reward.slot_reward(energy)
+    ep = s.ep_totals
+    ep[sub.sel, _EP["energy"]] += energy
+    ep[sub.sel, _EP["term_energy"]] += reward
     # Time moves: mobility, channel, association.
     t = sub.get("slot") + 1
     key = sub.get("key")
@@ -683,8 +963,6 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
     assoc = assoc.copy() if idx is None else assoc  # (a gathered copy already otherwise)
     assoc[hb, hu] = np.argmax(gain_db[hb, hu], axis=-1)
     sub.set("assoc", assoc)
-    if p.has_events:
-        _apply_events(sub, p, t, edge_up)
     for name, value in (
         ("slot", t),
         ("mobility", mobility),
@@ -692,46 +970,76 @@ def _advance(s: State, p: Params, idx: np.ndarray | None) -> np.ndarray:
         ("gain_db", gain_db),
     ):
         sub.set(name, value)
+    if p.has_events:
+        fix = _apply_events(s, sub, p, t, edge_up, edge_scale)
+        reward = reward + fix
     # Episode accounting of this slot's events.
-    s.ep_totals[sub.sel, :_NR] += ev
-    s.ep_totals[sub.sel, _EP["handovers"]] += handover.sum(axis=1)
-    # Frame boundary: knowledge from fine-tuning sensed data, decay, relay to cloud.
+    ep[sub.sel, :_NR] += ev
+    ep[sub.sel, _EP["reward"]] += reward
+    ep[sub.sel, _EP["handovers"]] += handover.sum(axis=1)
+    # Frame boundary: knowledge from fine-tuning sensed data, decay, relay to the cloud.
     frame = (t % p.frame_slots == 0) & (t < p.episode_slots)
     if frame.any():
         f = np.flatnonzero(frame)
-        ft_cap = (
+        frame_s = p.frame_slots * p.slot_s
+        ft_params = p.plan_ft_params_b[sub.get("plan")[f]] * 1e9
+        ft_cap = np.divide(
             finetune[f]
             * edge_scale[f]
             * edge_up[f]
-            * p.edge_speed
-            * p.frame_slots
-            * p.slot_s
-            * p.finetune_mbit_per_s
-        )
-        gain = np.minimum(sensed[f], ft_cap)
-        knowledge, cloud_knowledge = sub.get("knowledge_mbit"), sub.get("cloud_knowledge_mbit")
-        knowledge[f] = p.knowledge_decay * knowledge[f] + gain
+            * p.finetune_efficiency
+            * p.edge_peak_flops
+            * frame_s,
+            6.0 * ft_params,
+            out=np.zeros_like(ft_params),
+            where=ft_params > 0,
+        )  # tokens the frame's fine-tuning share can process: eta F / (6 N)
+        data = sensed[f] / 1e6 * p.tokens_per_mbit
+        knowledge, cloud_knowledge = sub.get("knowledge"), sub.get("cloud_knowledge")
+        knowledge[f] = p.knowledge_decay * knowledge[f] + np.minimum(data, ft_cap)
         cloud_knowledge[f] = p.knowledge_decay * cloud_knowledge[
             f
-        ] + p.cloud_relay_fraction * gain.sum(axis=1)
+        ] + p.cloud_relay_fraction * data.sum(axis=1)
+        # the relayed share of the frame's sensed data crosses the backhaul
+        bh = sub.get("bh_free_s")
+        now = (t[f] * p.slot_s)[:, None]
+        relay_bits = p.cloud_relay_fraction * sensed[f]
+        bh[f] = np.where(
+            relay_bits > 0, np.maximum(bh[f], now) + relay_bits / p.backhaul_bps, bh[f]
+        )
+        sub.set("bh_free_s", bh)
         sensed[f] = 0.0
-        sub.set("knowledge_mbit", knowledge)
-        sub.set("cloud_knowledge_mbit", cloud_knowledge)
-    sub.set("sensed_mbit", sensed)
+        sub.set("knowledge", knowledge)
+        sub.set("cloud_knowledge", cloud_knowledge)
+    sub.set("sensed_bits", sensed)
     sub.set("plan_ptr", np.where(frame, 0, E))
     _arrive(s, p, idx)
-    return ev
+    return ev, reward, energy
 
 
-def _apply_events(sub: _Rows, p: Params, t: np.ndarray, was_up: np.ndarray) -> None:
-    """Set the scheduled edge state of slot ``t``: a failing edge loses its queue
-    (its requests were booked as lost when decided); a recovering edge reloads
-    the models it holds."""
+def _apply_events(
+    s: State, sub: _Rows, p: Params, t: np.ndarray, was_up: np.ndarray, old_scale: np.ndarray
+) -> np.ndarray:
+    """Set the scheduled edge state of slot ``t`` and re-time decided requests.
+
+    - A failing edge loses the requests it was serving or had queued: each
+      becomes a drop in slot ``t`` with the energy used until then; its
+      streams are freed. A recovering edge reloads the models it holds.
+    - A speed change (compute cut or its end) on a running edge dilates the
+      edge's compute schedule after ``t`` by old / new speed, and the
+      requests decided there are re-timed (and aborted if now late).
+    The reward difference of every changed outcome is returned (n,), to be
+    credited in this slot; the ring and the episode totals are corrected.
+    """
+    n = sub.n
+    rows = sub.rows
     up = p.edge_up_sched[t]  # (n, E)
-    sub.set("edge_scale", p.edge_scale_sched[t])
+    scale = p.edge_scale_sched[t]
+    sub.set("edge_scale", scale)
+    sub.set("edge_up", up)
     went_down, came_up = was_up & ~up, ~was_up & up
-    if went_down.any():
-        sub.set("edge_work_s", np.where(went_down, 0.0, sub.get("edge_work_s")))
+    ratio = np.where(was_up & up & (scale != old_scale), old_scale / scale, 1.0)
+    fix = np.zeros(n)
     if came_up.any():
         tiers = sub.get("edge_tier")  # (n, E, S)
         reload = came_up[:, :, None] & (tiers >= 0)
@@ -741,7 +1049,109 @@ def _apply_events(sub: _Rows, p: Params, t: np.ndarray, was_up: np.ndarray) -> N
                 reload, t[:, None, None] + _load_slots(p, tiers, reload), sub.get("tier_ready_slot")
             ),
         )
-    sub.set("edge_up", up)
+    if not (went_down.any() or (ratio != 1.0).any()):
+        return fix
+    now = t * p.slot_s  # (n,)
+    rec = s.records[rows]  # (n, Q, F) copy
+    c = lambda k: rec[..., _RC[k]]
+    e = c("edge").astype(np.int64)
+    nb = arange(n)[:, None]
+    live = (
+        (c("active") > 0) & (c("comp_end_s") > now[:, None]) & (c("deadline_at_s") > now[:, None])
+    )
+    lost = live & went_down[nb, e]
+    r = ratio[nb, e]
+    moved = live & ~lost & (r != 1.0)
+    if lost.any() or moved.any():
+        t0, t_d = c("t0_s"), c("deadline_at_s")
+        cs, ce = c("comp_start_s").copy(), c("comp_end_s").copy()
+        nowq = np.broadcast_to(now[:, None], cs.shape)
+        # re-timed schedule (moved) or cut at the failure (lost)
+        dil = lambda x: np.where(x > nowq, nowq + (x - nowq) * r, x)
+        cs_new = np.where(moved, dil(cs), cs)
+        ce_new = np.where(moved, dil(ce), np.where(lost, nowq, ce))
+        deliver = np.where(lost, np.inf, ce_new + c("after_comp_s"))
+        lat = deliver - t0
+        deadline = t_d - t0
+        dropped = ~(lat <= deadline)
+        lat = np.where(dropped, deadline, lat)
+        lat = np.where(lost, nowq - t0, lat)
+        served = ~dropped
+        q = np.where(served, c("quality"), 0.0)
+        met = served & (q >= c("min_quality"))
+        missed = served & ~met
+        energy = c("tx_energy_j") + c("run_power_w") * _held(ce_new, cs_new, t_d)
+        terms = p.reward.request_terms(q, met, missed, dropped, lat, energy, np.zeros_like(q))
+        new_reward = terms.sum(axis=-1)
+        change = lost | moved
+        bq, qq = np.nonzero(change)
+        old_slot = c("event_slot").astype(np.int64)[bq, qq]
+        new_slot = np.maximum(_event_slot(np.where(lost, nowq, t0 + lat)[bq, qq], p), t[bq])
+        sb = rows[bq]
+        _ring_add(
+            s, p, sb, old_slot, -1.0,
+            c("served")[bq, qq] > 0, c("met")[bq, qq] > 0, c("missed")[bq, qq] > 0,
+            c("quality")[bq, qq], c("latency_s")[bq, qq],
+        )  # fmt: skip
+        _ring_add(
+            s, p, sb, new_slot, 1.0, served[bq, qq], met[bq, qq], missed[bq, qq],
+            q[bq, qq], lat[bq, qq],
+        )  # fmt: skip
+        d_reward = new_reward[bq, qq] - c("reward")[bq, qq]
+        d_energy = energy[bq, qq] - c("energy_j")[bq, qq]
+        np.add.at(fix, bq, d_reward)
+        np.add.at(s.ep_totals[:, _EP["energy"]], sb, d_energy)
+        np.add.at(
+            s.ep_totals[:, _EP["aborted"]],
+            sb,
+            dropped[bq, qq].astype(float) - (c("served")[bq, qq] == 0),
+        )
+        # terms: replace the old request's terms by the new ones (energy term via d_energy)
+        old_terms = p.reward.request_terms(
+            c("quality")[bq, qq] * (c("served")[bq, qq] > 0),
+            c("met")[bq, qq] > 0,
+            c("missed")[bq, qq] > 0,
+            c("served")[bq, qq] == 0,
+            c("latency_s")[bq, qq],
+            c("energy_j")[bq, qq],
+            np.zeros(bq.size),
+        )
+        np.add.at(s.ep_totals[:, _TERM0 : _TERM0 + len(TERMS)], sb, terms[bq, qq] - old_terms)
+        busy_old = _held(ce, cs, t_d)[bq, qq]
+        busy_new = _held(ce_new, cs_new, t_d)[bq, qq]
+        np.add.at(s.ep_totals[:, _EP["edge_busy_s"]], sb, busy_new - busy_old)
+        # write back the records
+        rec[..., _RC["comp_start_s"]] = cs_new
+        rec[..., _RC["comp_end_s"]] = ce_new
+        rec[..., _RC["reward"]] = np.where(change, new_reward, c("reward"))
+        rec[..., _RC["energy_j"]] = np.where(change, energy, c("energy_j"))
+        rec[..., _RC["served"]] = np.where(change, served, c("served"))
+        rec[..., _RC["met"]] = np.where(change, met, c("met"))
+        rec[..., _RC["missed"]] = np.where(change, missed, c("missed"))
+        rec[..., _RC["latency_s"]] = np.where(change, lat, c("latency_s"))
+        rec[bq, qq, _RC["event_slot"]] = new_slot
+        rec[..., _RC["active"]] = np.where(lost, 0.0, c("active"))
+        s.records[rows] = rec
+        # streams: free where lost, else held until each request's new end (or deadline)
+        st = sub.get("st_free_s")
+        nowE = now[:, None, None]
+        rE = ratio[:, :, None]
+        st = np.where(st > nowE, nowE + (st - nowE) * rE, st)  # dilated schedule
+        hold = np.minimum(ce_new, t_d)
+        mb, mq = np.nonzero(moved)
+        st[mb, e[mb, mq], c("stream").astype(np.int64)[mb, mq]] = np.maximum(hold[mb, mq], now[mb])
+        sub.set("st_free_s", st)
+    st, last = sub.get("st_free_s"), sub.get("st_last_start_s")
+    nowE = now[:, None]
+    last = np.where(last > nowE, nowE + (last - nowE) * ratio, last)
+    down3 = went_down[:, :, None]
+    st = np.where(down3, np.minimum(st, now[:, None, None]), st)
+    last = np.where(went_down, np.minimum(last, nowE), last)
+    sub.set("st_free_s", st)
+    for name in ("st_kv_gb", "st_kv_held_gb"):
+        sub.set(name, np.where(down3, 0.0, sub.get(name)))
+    sub.set("st_last_start_s", last)
+    return fix
 
 
 def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
@@ -751,7 +1161,7 @@ def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
     sub = _Rows(s, idx)
     n, rows = sub.n, sub.rows
     key, t = sub.get("key"), sub.get("slot")
-    arrivals, counts = p.arrivals.sample(sub.get("arrivals"), key, t, U, p.load, p.slot_s)
+    arrivals, counts = p.arrivals.sample(sub.get("arrivals"), key, t, U, p.arrival_rate_per_slot)
     sub.set("arrivals", arrivals)
     counts = np.where((t < p.episode_slots)[:, None], counts, 0)
     total = counts.sum(axis=1)
@@ -759,15 +1169,16 @@ def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
     overflow = np.maximum(total - R, 0)
     if overflow.any():  # the queue holds R per slot; the rest are dropped, and counted
         s.ep_totals[sub.sel, _EP["overflow"]] += overflow
-        h = t % p.ring_slots
-        s.ring_events[rows, h, _R["dropped"]] += overflow.astype(float)
-        s.ring_events[rows, h, _R["reward"]] += -p.reward.w_drop * overflow
+        s.ring_events[rows, t % p.ring_slots, _R["dropped"]] += overflow.astype(float)
+        pen = p.reward.w_drop * overflow
+        s.ep_totals[sub.sel, _EP["reward"]] -= pen
+        s.ep_totals[sub.sel, _EP["term_drop_miss"]] -= pen
     sub.set("n_req", np.minimum(total, R))
     sub.set("req_ptr", np.zeros(n, np.int64))
     if not total.any():
         return
     # One entry per request: (sub-env, device), by sub-env then device.
-    flat = np.repeat(_arange(n * U), counts.reshape(-1))
+    flat = np.repeat(arange(n * U), counts.reshape(-1))
     env = flat // U
     dev = flat - env * U
     if total.max() > 1:
@@ -776,22 +1187,31 @@ def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
         order = np.lexsort((order_key[:, 0], env))
         env, dev = env[order], dev[order]
     start = np.cumsum(total) - total
-    rank = _arange(env.size) - start[env]
+    rank = arange(env.size) - start[env]
     keep = rank < R
     env, rank, dev = env[keep], rank[keep], dev[keep]
     at = rows[env]
     s.q_device[at, rank] = dev
     # Request fields per queue position (so a sub-env's draws do not depend on B).
+    nf = 7
     v = rng.uniform_at(
-        key[env], t[env], rng.Stream.REQUEST_FIELDS, rank[:, None] * 6 + _arange(6)[None, :]
+        key[env], t[env], rng.Stream.REQUEST_FIELDS, rank[:, None] * nf + arange(nf)[None, :]
     )
-    d = _derived(p)
+    d = derived(p)
     svc = np.minimum(np.searchsorted(d.service_cdf, v[:, 0], side="right"), p.num_services - 1)
     lerp = lambda lo, hi, x: lo[svc] + (hi[svc] - lo[svc]) * x
+    prompt = np.round(lerp(p.in_tokens_lo, p.in_tokens_hi, v[:, 2]))
+    out_tok = np.round(lerp(p.out_tokens_lo, p.out_tokens_hi, v[:, 3]))
+    payload = lerp(p.payload_lo_bits, p.payload_hi_bits, v[:, 6])
+    bpt = p.bits_per_token[svc]
+    vision = p.service_kind[svc] == KIND_VISION
     s.q_service[at, rank] = svc
     s.q_deadline_s[at, rank] = lerp(p.deadline_lo_s, p.deadline_hi_s, v[:, 1])
-    s.q_in_units[at, rank] = np.round(lerp(p.in_units_lo, p.in_units_hi, v[:, 2]))
-    s.q_out_units[at, rank] = np.round(lerp(p.out_units_lo, p.out_units_hi, v[:, 3]))
+    s.q_in_tokens[at, rank] = prompt + p.visual_tokens[svc]
+    s.q_out_tokens[at, rank] = out_tok
+    # uploads: the prompt, plus the frame for vision; downloads: tokens, or the picture
+    s.q_up_bits[at, rank] = prompt * bpt + np.where(vision, payload, 0.0)
+    s.q_down_bits[at, rank] = out_tok * bpt + np.where(vision, 0.0, payload)
     s.q_min_quality[at, rank] = lerp(p.min_quality_lo, p.min_quality_hi, v[:, 4])
     s.q_private[at, rank] = v[:, 5] < p.private_prob[svc]
 
@@ -820,18 +1240,23 @@ def episode_metrics(state: State, p: Params) -> dict[str, np.ndarray]:
     total = cum[:, -1]
     p95_bin = np.argmax(cum >= np.ceil(0.95 * np.maximum(total, 1))[:, None], axis=1)
     div = lambda a, b: np.divide(a, b, out=np.zeros_like(a, dtype=float), where=b > 0)
-    return {
+    horizon_s = p.episode_slots * p.slot_s
+    out = {
         "reward": ep["reward"].copy(),
         "arrived": ep["arrived"].copy(),
         "served": served.copy(),
         "dropped": dropped.copy(),
         "pending": pending(state) + undecided(state),
         "deadline_met_ratio": div(ep["met"], finished),
+        "missed": ep["missed"].copy(),
+        "aborted": ep["aborted"].copy(),
         "mean_latency_s": div(ep["latency"], served),
         "p95_latency_s": np.where(total > 0, (p95_bin + 1) * LATENCY_BIN_S, 0.0),
         "mean_quality": div(ep["quality"], served),
         "energy_j": ep["energy"].copy(),
         "cloud_cost_usd": ep["cost"].copy(),
+        "cloud_energy_j": ep["cloud_energy"].copy(),
+        "edge_utilization": ep["edge_busy_s"] / (p.num_edges * p.max_batch * horizon_s),
         "invalid_actions": ep["invalid"].copy(),
         "handovers": ep["handovers"].copy(),
         "overflow": ep["overflow"].copy(),
@@ -840,3 +1265,6 @@ def episode_metrics(state: State, p: Params) -> dict[str, np.ndarray]:
         "cloud_requests": ep["cloud_requests"].copy(),
         "rejected": ep["rejected"].copy(),
     }
+    for k in TERMS:
+        out[f"reward_{k}"] = ep[f"term_{k}"].copy()
+    return out

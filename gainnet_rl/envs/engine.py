@@ -45,6 +45,9 @@ class Engine:
         action_mode: ``"discrete"`` (an index) or ``"continuous"`` (a score per
             option in [-1, 1]; the best-scored valid option is taken).
         observation: ``"flat"`` (Box) or ``"graph"`` (Dict).
+        option_outcomes: include each request option's exact outcome
+            (latency, quality, met, reward) in the observation (section 12.7);
+            False leaves only each option's validity.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class Engine:
         num_envs: int,
         action_mode: str = "discrete",
         observation: str = "flat",
+        option_outcomes: bool = True,
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ConfigError(
@@ -62,12 +66,17 @@ class Engine:
             raise ConfigError(
                 f"observation={observation!r} is invalid: must be one of {list(OBSERVATION_MODES)}"
             )
+        if not isinstance(option_outcomes, (bool, np.bool_)):
+            raise ConfigError(
+                f"option_outcomes={option_outcomes!r} is invalid: must be true or false"
+            )
         if not (isinstance(num_envs, (int, np.integer)) and num_envs >= 1):
             raise ConfigError(f"num_envs={num_envs!r} is invalid: must be an integer >= 1")
         self.params = params
         self.num_envs = int(num_envs)
         self.action_mode = action_mode
         self.observation_mode = observation
+        self.option_outcomes = bool(option_outcomes)
         n = params.num_actions
         self.action_space: spaces.Space = (
             spaces.Discrete(n)
@@ -75,7 +84,9 @@ class Engine:
             else spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
         )
         self.observation_space: spaces.Space = (
-            obs_mod.flat_space(params) if observation == "flat" else obs_mod.graph_space(params)
+            obs_mod.flat_space(params, self.option_outcomes)
+            if observation == "flat"
+            else obs_mod.graph_space(params, self.option_outcomes)
         )
         self.base_key = np.zeros(self.num_envs, dtype=np.uint64)
         self.episode = np.zeros(self.num_envs, dtype=np.int64)
@@ -128,6 +139,12 @@ class Engine:
         self._mask = core.action_mask(self.state, self.params, self._outcomes)
 
     # ----------------------------------------------------------------- actions
+    def outcomes(self) -> dict[str, np.ndarray]:
+        """Each option's exact outcome for the current request of every sub-env
+        (:func:`gainnet_rl.envs.core.request_outcomes`), as the heuristics read it."""
+        assert self._outcomes is not None, "call reset() first"
+        return self._outcomes
+
     def action_masks(self) -> np.ndarray:
         """(B, N) bool mask of valid actions for the current decision."""
         assert self._mask is not None, "call reset() first"
@@ -195,24 +212,26 @@ class Engine:
         if idx is not None:
             state, out = core.take(state, idx), {k: v[idx] for k, v in out.items()}
         if self.observation_mode == "flat":
-            return obs_mod.flat_obs(state, self.params, out)
-        return obs_mod.graph_obs(state, self.params, out)
+            return obs_mod.flat_obs(state, self.params, out, self.option_outcomes)
+        return obs_mod.graph_obs(state, self.params, out, self.option_outcomes)
 
     def kpis(self) -> dict[str, np.ndarray]:
-        """(B,) snapshot of network KPIs: backlogs, utilisation, decision type."""
+        """(B,) snapshot of network KPIs, means over edges: seconds until an edge's
+        earliest compute stream, uplink sub-band and backhaul are free, the
+        cloud's, the share of compute streams busy; the decision type."""
         s, p = self.state, self.params
         assert s is not None
-        share = core.compute_share(s)
+        now = np.minimum(s.slot, p.episode_slots) * p.slot_s
         E = p.num_edges  # x.sum(axis=1) / E is x.mean(axis=1), without its Python overhead
+        wait = lambda free: np.maximum(free.min(axis=-1) - now[:, None], 0.0).sum(axis=1) / E
         return {
             "slot": s.slot.copy(),
             "decision_type": core.decision_type(s, p),
-            "edge_backlog_s": (s.edge_work_s / (p.edge_servers * share)).sum(axis=1) / E,
-            "cloud_backlog_s": s.cloud_work_s / p.cloud_servers,
-            "uplink_backlog_s": s.up_wait_s.sum(axis=1) / E,
-            "edge_utilization": np.minimum(
-                s.edge_work_s / (p.edge_servers * share * p.slot_s), 1.0
-            ).sum(axis=1)
-            / E,
+            "edge_backlog_s": wait(s.st_free_s),
+            "cloud_backlog_s": np.maximum(s.cloud_free_s.min(axis=-1) - now, 0.0),
+            "uplink_backlog_s": wait(s.ul_free_s),
+            "backhaul_backlog_s": np.maximum(s.bh_free_s - now[:, None], 0.0).sum(axis=1) / E,
+            "edge_utilization": (s.st_free_s > now[:, None, None]).sum(axis=(1, 2))
+            / (E * p.max_batch),
             "pending": core.pending(s),
         }

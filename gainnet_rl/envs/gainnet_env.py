@@ -122,6 +122,7 @@ class GainNetEnv(gym.Env):
         load: float | None = None,
         action_mode: str = "discrete",
         observation: str = "flat",
+        option_outcomes: bool = True,
         render_mode: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         params: Params | None = None,
@@ -132,7 +133,7 @@ class GainNetEnv(gym.Env):
                 f"{self.metadata['render_modes']}"
             )
         self.params = params if params is not None else make_params(scenario, load, overrides)
-        self.engine = Engine(self.params, 1, action_mode, observation)
+        self.engine = Engine(self.params, 1, action_mode, observation, option_outcomes)
         self.action_space = self.engine.action_space
         self.observation_space = self.engine.observation_space
         self.render_mode = render_mode

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_ID = "gainnet_rl/GainNet-v0"
+ENV_ID = "gainnet_rl/GainNet-v1"
 SCENARIO_IDS = {
-    "small": "gainnet_rl/GainNet-small-v0",
-    "medium": "gainnet_rl/GainNet-medium-v0",
-    "large": "gainnet_rl/GainNet-large-v0",
+    "small": "gainnet_rl/GainNet-small-v1",
+    "medium": "gainnet_rl/GainNet-medium-v1",
+    "large": "gainnet_rl/GainNet-large-v1",
 }
 
 
 def register_envs() -> None:
-    """Register ``gainnet_rl/GainNet-v0`` and one id per packaged scenario (idempotent)."""
+    """Register ``gainnet_rl/GainNet-v1`` and one id per packaged scenario (idempotent)."""
     entries = [(ENV_ID, {})] + [(i, {"scenario": s}) for s, i in SCENARIO_IDS.items()]
     for env_id, kwargs in entries:
         if env_id in gym.registry:

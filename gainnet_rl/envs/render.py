@@ -32,20 +32,23 @@ def ansi(state: core.State, p: Params, b: int = 0) -> str:
         f"GainNet {p.name}: slot {t}/{p.episode_slots} ({t * p.slot_s:.1f} s), "
         f"frame {t // p.frame_slots}, next decision: {kind}"
     ]
-    share = core.compute_share(state)[b]
     n_assoc = np.bincount(state.assoc[b], minlength=p.num_edges)
+    now = min(t, p.episode_slots) * p.slot_s
+    wait = lambda free: max(float(np.min(free)) - now, 0.0)
     for e in range(p.num_edges):
-        k = state.knowledge_mbit[b, e]
+        busy = int((state.st_free_s[b, e] > now).sum())
         lines.append(
             f"  edge{e}: {'up' if state.edge_up[b, e] else 'DOWN'}, devices {n_assoc[e]:3d}, "
-            f"compute wait {state.edge_work_s[b, e] / (p.edge_servers * share[e]):6.2f} s, "
-            f"uplink wait {state.up_wait_s[b, e]:5.3f} s, knowledge {k:6.1f} Mbit, "
+            f"streams busy {busy}/{p.max_batch}, "
+            f"compute wait {wait(state.st_free_s[b, e]):6.2f} s, "
+            f"uplink wait {wait(state.ul_free_s[b, e]):5.3f} s, "
+            f"knowledge {state.knowledge[b, e]:8.0f} tok, "
             f"ft {state.finetune[b, e]:.2f}, sense {state.sensing[b, e]:.2f}, "
             f"models [{_tiers(state, p, b, e)}]"
         )
     lines.append(
-        f"  cloud: wait {state.cloud_work_s[b] / p.cloud_servers:6.2f} s, "
-        f"knowledge {state.cloud_knowledge_mbit[b]:6.1f} Mbit"
+        f"  cloud: wait {wait(state.cloud_free_s[b]):6.2f} s, "
+        f"knowledge {state.cloud_knowledge[b]:8.0f} tok"
     )
     m = {k: float(v[b]) for k, v in core.episode_metrics(state, p).items()}
     lines.append(
@@ -77,14 +80,15 @@ def rgb_array(state: core.State, p: Params, b: int = 0, size_px: int = 480) -> n
     colors = matplotlib.colormaps["tab10"](np.arange(p.num_edges) % 10)
     pos = state.mobility["pos_m"][b]
     ax.scatter(pos[:, 0], pos[:, 1], s=8, c=colors[state.assoc[b]], zorder=2)
-    share = core.compute_share(state)[b]
-    wait = state.edge_work_s[b] / (p.edge_servers * share)
+    now = min(int(state.slot[b]), p.episode_slots) * p.slot_s
+    wait = np.maximum(state.st_free_s[b].min(axis=-1) - now, 0.0)
+    cloud_wait = max(float(state.cloud_free_s[b].min()) - now, 0.0)
     cloud_xy = (w / 2, 1.2 * h)
     ax.scatter(
         [cloud_xy[0]], [cloud_xy[1]], marker="s", s=200, c="lightgray", edgecolors="k", zorder=3
     )
     ax.annotate(
-        f"cloud {state.cloud_work_s[b] / p.cloud_servers:.2f}s",
+        f"cloud {cloud_wait:.2f}s",
         cloud_xy,
         fontsize=7,
         ha="center",

@@ -37,6 +37,7 @@ class GainNetVectorEnv(VectorEnv):
         load: float | None = None,
         action_mode: str = "discrete",
         observation: str = "flat",
+        option_outcomes: bool = True,
         render_mode: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         params: Params | None = None,
@@ -47,7 +48,7 @@ class GainNetVectorEnv(VectorEnv):
                 "must be None (render a scalar env instead)"
             )
         self.params = params if params is not None else make_params(scenario, load, overrides)
-        self.engine = Engine(self.params, num_envs, action_mode, observation)
+        self.engine = Engine(self.params, num_envs, action_mode, observation, option_outcomes)
         self.num_envs = self.engine.num_envs
         self.single_action_space = self.engine.action_space
         self.single_observation_space = self.engine.observation_space

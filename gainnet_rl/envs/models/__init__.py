@@ -2,11 +2,12 @@
 Hydra ``_target_`` in the scenario config."""
 
 from gainnet_rl.envs.models.arrivals import ArrivalModel, BurstyArrivals, PoissonArrivals
-from gainnet_rl.envs.models.channel import ChannelModel, UMaChannel
+from gainnet_rl.envs.models.channel import ChannelModel, TR38901Channel, UMaChannel
 from gainnet_rl.envs.models.mobility import MobilityModel, MultiLaneRoad, RandomWaypoint, Static
-from gainnet_rl.envs.models.reward import LinearReward, RewardModel
+from gainnet_rl.envs.models.reward import TERMS, LinearReward, RewardModel
 
 __all__ = [
+    "TERMS",
     "ArrivalModel",
     "BurstyArrivals",
     "ChannelModel",
@@ -17,5 +18,6 @@ __all__ = [
     "RandomWaypoint",
     "RewardModel",
     "Static",
+    "TR38901Channel",
     "UMaChannel",
 ]

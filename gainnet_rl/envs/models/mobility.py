@@ -56,13 +56,13 @@ class RandomWaypoint(MobilityModel):
     """Random waypoint: walk straight to a uniform waypoint at a uniform speed
     in [min_speed_mps, max_speed_mps], then draw a new waypoint and speed."""
 
-    def __init__(self, min_speed_mps: float = 0.5, max_speed_mps: float = 1.5) -> None:
-        _require(min_speed_mps >= 0, "min_speed_mps", min_speed_mps, ">= 0 m/s")
+    def __init__(self, *, min_speed_mps: float, max_speed_mps: float) -> None:
+        _require(0 <= min_speed_mps <= 1e3, "min_speed_mps", min_speed_mps, "in [0, 1000] m/s")
         _require(
-            max_speed_mps >= min_speed_mps,
+            min_speed_mps <= max_speed_mps <= 1e3,
             "max_speed_mps",
             max_speed_mps,
-            f">= min_speed_mps ({min_speed_mps}) m/s",
+            f"in [min_speed_mps ({min_speed_mps}), 1000] m/s",
         )
         self.min_speed_mps = float(min_speed_mps)
         self.max_speed_mps = float(max_speed_mps)
@@ -112,19 +112,22 @@ class MultiLaneRoad(MobilityModel):
 
     def __init__(
         self,
-        lanes: int = 4,
-        lane_width_m: float = 3.5,
-        min_speed_mps: float = 10.0,
-        max_speed_mps: float = 30.0,
+        *,
+        lanes: int,
+        lane_width_m: float,
+        min_speed_mps: float,
+        max_speed_mps: float,
     ) -> None:
-        _require(lanes >= 1, "lanes", lanes, ">= 1")
-        _require(lane_width_m > 0, "lane_width_m", lane_width_m, "> 0 m")
-        _require(min_speed_mps >= 0, "min_speed_mps", min_speed_mps, ">= 0 m/s")
         _require(
-            max_speed_mps >= min_speed_mps,
+            isinstance(lanes, int) and 1 <= lanes <= 64, "lanes", lanes, "an integer in [1, 64]"
+        )
+        _require(0 < lane_width_m <= 100, "lane_width_m", lane_width_m, "in (0, 100] m")
+        _require(0 <= min_speed_mps <= 1e3, "min_speed_mps", min_speed_mps, "in [0, 1000] m/s")
+        _require(
+            min_speed_mps <= max_speed_mps <= 1e3,
             "max_speed_mps",
             max_speed_mps,
-            f">= min_speed_mps ({min_speed_mps}) m/s",
+            f"in [min_speed_mps ({min_speed_mps}), 1000] m/s",
         )
         self.lanes = int(lanes)
         self.lane_width_m = float(lane_width_m)

@@ -1,7 +1,9 @@
-"""Reward models (SYSTEM_MODEL section 9).
+"""Reward models (SYSTEM_MODEL sections 9 and 12.5).
 
-A reward model maps the outcome of each request (vectorised) to its reward,
-credited to the slot in which the request completes or is dropped.
+A reward model maps the outcome of each request (vectorised) to its reward
+terms; their sum is the request's reward, credited whole to the step that
+decides it. Per-slot overheads not tied to a request (sensing uploads,
+fine-tuning) are priced by :meth:`RewardModel.slot_reward`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,13 @@ import abc
 
 import numpy as np
 
+from gainnet_rl.envs.models._validate import checker
+
+_require = checker("reward")
+
+#: Names of the reward terms, in the order :meth:`RewardModel.request_terms` returns them.
+TERMS = ("quality", "latency", "energy", "cloud_cost", "drop_miss")
+
 
 class RewardModel(abc.ABC):
     """Base class of reward models."""
@@ -17,16 +26,24 @@ class RewardModel(abc.ABC):
     w_invalid: float
 
     @abc.abstractmethod
-    def request_reward(
+    def request_terms(
         self,
         quality: np.ndarray,
         met: np.ndarray,
+        missed: np.ndarray,
         dropped: np.ndarray,
         latency_s: np.ndarray,
         energy_j: np.ndarray,
         cloud_cost_usd: np.ndarray,
     ) -> np.ndarray:
-        """Reward of requests with the given outcomes (all arrays the same shape)."""
+        """Reward terms (..., len(TERMS)) of requests with the given outcomes
+        (all arrays the same shape): ``met`` served in time at or above the
+        quality floor, ``missed`` served in time below it, ``dropped`` rejected
+        or aborted at the deadline."""
+
+    def request_reward(self, *outcome: np.ndarray) -> np.ndarray:
+        """Sum of :meth:`request_terms`."""
+        return self.request_terms(*outcome).sum(axis=-1)
 
     @abc.abstractmethod
     def slot_reward(self, energy_j: np.ndarray) -> np.ndarray:
@@ -34,49 +51,59 @@ class RewardModel(abc.ABC):
 
 
 class LinearReward(RewardModel):
-    """``w_q q [met] - w_lat latency - w_e energy - w_c cost - w_drop [dropped]``.
+    """Terms ``w_q q [met]``, ``- w_lat latency [served]``, ``- w_e energy``,
+    ``- w_c cost``, ``- w_drop [dropped] - w_miss [missed]``.
 
-    - ``met``: served within its deadline with quality at or above its floor.
-    - latency counts for served requests only; a dropped request costs
-      ``w_drop`` plus the energy and cloud cost it consumed.
+    - A request served below its quality floor earns no quality and pays
+      ``w_miss`` (default ``w_drop``), so it always costs more than a reject.
+    - Latency counts for served requests; a dropped request pays ``w_drop``
+      plus the energy and cloud cost it used until it was aborted.
     - Units: latency in s, energy in J, cloud cost in $ (weights per unit).
+    Every weight is required: the scenario YAML is the one source of values.
     """
 
     def __init__(
         self,
-        w_quality: float = 1.0,
-        w_latency: float = 0.05,
-        w_energy: float = 0.0005,
-        w_cloud_cost: float = 200.0,
-        w_drop: float = 0.5,
-        w_invalid: float = 0.1,
+        *,
+        w_quality: float,
+        w_latency: float,
+        w_energy: float,
+        w_cloud_cost: float,
+        w_drop: float,
+        w_miss: float | None,
+        w_invalid: float,
     ) -> None:
+        if w_miss is None:
+            w_miss = w_drop
         for name, value in [
             ("w_quality", w_quality),
             ("w_latency", w_latency),
             ("w_energy", w_energy),
             ("w_cloud_cost", w_cloud_cost),
             ("w_drop", w_drop),
+            ("w_miss", w_miss),
             ("w_invalid", w_invalid),
         ]:
-            if not (value >= 0 and np.isfinite(value)):
-                from gainnet_rl.config import ConfigError
-
-                raise ConfigError(f"reward.{name}={value!r} is invalid: must be finite and >= 0")
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            _require(ok and bool(np.isfinite(value)) and value >= 0, name, value, "finite and >= 0")
         self.w_quality = float(w_quality)
         self.w_latency = float(w_latency)
         self.w_energy = float(w_energy)
         self.w_cloud_cost = float(w_cloud_cost)
         self.w_drop = float(w_drop)
+        self.w_miss = float(w_miss)
         self.w_invalid = float(w_invalid)
 
-    def request_reward(self, quality, met, dropped, latency_s, energy_j, cloud_cost_usd):  # type: ignore[no-untyped-def]
-        return (
-            self.w_quality * quality * met
-            - self.w_latency * latency_s * ~dropped
-            - self.w_energy * energy_j
-            - self.w_cloud_cost * cloud_cost_usd
-            - self.w_drop * dropped
+    def request_terms(self, quality, met, missed, dropped, latency_s, energy_j, cloud_cost_usd):  # type: ignore[no-untyped-def]
+        return np.stack(
+            [
+                self.w_quality * quality * met,
+                -self.w_latency * latency_s * ~dropped,
+                -self.w_energy * energy_j,
+                -self.w_cloud_cost * cloud_cost_usd,
+                -self.w_drop * dropped - self.w_miss * missed,
+            ],
+            axis=-1,
         )
 
     def slot_reward(self, energy_j: np.ndarray) -> np.ndarray:
