@@ -197,3 +197,13 @@ def test_episode_ends_by_truncation_only_and_then_requires_reset(play, random_ac
         env.unwrapped.step(0)
     env.reset(seed=1)
     env.step(random_action(env.unwrapped, rng))
+
+
+def test_v0_is_removed() -> None:
+    """v1 replaced v0's dynamics (SYSTEM_MODEL sec. 12): the old ids are gone."""
+    for env_id in ("gainnet_rl/GainNet-v0", "gainnet_rl/GainNet-small-v0"):
+        assert env_id not in gym.registry
+        with pytest.raises(gym.error.Error):
+            gym.make(env_id)
+    doc = GainNetEnv.__doc__ or ""
+    assert "## Version History" in doc and "- v1:" in doc

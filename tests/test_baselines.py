@@ -136,3 +136,36 @@ def test_heuristics_hold_the_default_plan() -> None:
             action, _ = policy.predict(obs)
             assert int(action) == p.default_plan, name
             obs, _, _, _, info = env.step(action)
+
+
+def test_baselines_cli_grid_writes_json_and_tables(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from gainnet_rl.agents import baselines_cli
+
+    out = tmp_path / "b" / "baselines.json"
+    argv = ["--scenario", "small", "medical", "--load", "0.5", "2", "--seeds", "2"]
+    argv += ["--policies", "greedy_utility", "nearest_edge", "--out", str(out)]
+    assert baselines_cli.main(argv) == 0
+    data = json.loads(out.read_text())
+    assert [(r["scenario"], r["load"]) for r in data["runs"]] == [
+        ("small", 0.5),
+        ("small", 2.0),
+        ("medical", 0.5),
+        ("medical", 2.0),
+    ]
+    summ = data["runs"][0]["summary"]["greedy_utility"]["reward"]
+    assert set(summ) >= {"mean", "ci_low", "ci_high"}
+    table = out.with_suffix(".md").read_text()
+    assert table.count("| greedy_utility |") == 4 and "gainnet-baselines --scenario" in table
+    assert "scenario=medical load=2" in capsys.readouterr().out
+
+
+def test_baselines_cli_refuses_seeds_of_the_plan_search(capsys) -> None:  # type: ignore[no-untyped-def]
+    from gainnet_rl.agents import baselines_cli
+
+    with pytest.raises(SystemExit) as info:
+        baselines_cli.main(["--first-seed", "500", "--seeds", "3"])
+    assert info.value.code == 2
+    assert "plan-search seeds" in capsys.readouterr().err
+    assert baselines_cli.main(["--scenario", "nowhere"]) == 2

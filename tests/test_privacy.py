@@ -95,7 +95,8 @@ def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -
 
 def test_private_request_cloud_outcome_is_marked_invalid_in_core() -> None:
     """The batched core agrees: for a batch of sub-envs, the cloud option is
-    valid exactly for the non-private current requests."""
+    valid exactly for the non-private current requests whose device reaches
+    its edge (in range, and its link not in a deep fade this slot)."""
     eng = Engine(make_params("medium", load=2.0), 8)
     eng.reset(seeds=list(range(8)))
     rng = np.random.default_rng(0)
@@ -106,7 +107,11 @@ def test_private_request_cloud_outcome_is_marked_invalid_in_core() -> None:
         req = core.decision_type(s, p) == core.DECISION_REQUEST
         rows = np.flatnonzero(req)
         private = s.q_private[rows, s.req_ptr[rows]]
-        np.testing.assert_array_equal(eng.action_masks()[rows, cloud], ~private)
+        out = eng.outcomes()
+        a = out["assoc"][rows]
+        reach = out["in_range"][rows, a]
+        link = ~np.isinf(out["up_end_s"][rows, a])
+        np.testing.assert_array_equal(eng.action_masks()[rows, cloud], ~private & reach & link)
         seen += int(private.sum())
         m = eng.action_masks()
         eng.step(np.argmax(np.where(m, rng.random(m.shape), -1.0), axis=1))

@@ -68,13 +68,17 @@ def _play_books(env: GainNetEnv, policy, seed: int) -> dict:  # type: ignore[no-
             return {"rows": rows, "return": ret, "ep": info["episode_metrics"]}
 
 
-@pytest.mark.parametrize("scenario", ["small", "large", "vehicular"])
+@pytest.mark.parametrize(
+    ("scenario", "overrides"),
+    [("small", {}), ("large", {}), ("vehicular", {}), ("small", {"queue_overflow_prob": 0.3})],
+    ids=["small", "large", "vehicular", "small-overflowing"],
+)
 @pytest.mark.parametrize("name", ["greedy_utility", "random", "cloud_only"])
-def test_nothing_is_unpaid_at_truncation(scenario: str, name: str) -> None:
+def test_nothing_is_unpaid_at_truncation(scenario: str, overrides: dict, name: str) -> None:
     """The return is the sum over decided requests of the outcome rewards they
     were shown, plus the sensing and fine-tuning energy, minus invalid and
     overflow penalties; requests still in flight at the end were paid too."""
-    env = GainNetEnv(scenario, load=1.5)
+    env = GainNetEnv(scenario, load=1.5, overrides=overrides)
     _p, w = env.params, env.params.reward
     books = _play_books(env, HEURISTICS[name](env, seed=0), seed=11)
     ep, rows = books["ep"], books["rows"]
@@ -92,6 +96,7 @@ def test_nothing_is_unpaid_at_truncation(scenario: str, name: str) -> None:
     assert ep["reward"] == pytest.approx(books["return"], abs=1e-9)
     assert sum(ep[f"reward_{t}"] for t in TERMS) == pytest.approx(books["return"], abs=1e-9)
     assert ep["pending"] > 0 or scenario == "small"  # in flight at the end, already paid
+    assert ep["overflow"] > 0 or "queue_overflow_prob" not in overrides
     assert ep["cloud_cost_usd"] == pytest.approx(sum(r["cost"] for r in rows), abs=1e-12)
 
 
@@ -257,17 +262,20 @@ def test_finetuning_gets_exactly_its_share_billed_once() -> None:
     n_held = p.plan_ft_params_b[p.default_plan] * 1e9
     cap = phi * p.finetune_efficiency * p.edge_peak_flops * p.frame_slots * p.slot_s / (6 * n_held)
     np.testing.assert_allclose(env.state.knowledge[0] - k0, cap, rtol=1e-12)
-    # (3) energy: no sensing share, no requests
-    ov2 = {**ov, "plans.sensing_levels": [0.0]}
-    env2 = GainNetEnv("small", overrides=ov2)
-    env2.reset(seed=0)
-    p2 = env2.params
-    while True:
-        _, _, _, trunc, info = env2.step(p2.default_plan)
-        if trunc:
-            break
-    want = p2.edge_power_w * phi * p2.num_edges * p2.episode_slots * p2.slot_s
-    assert info["episode_metrics"]["energy_j"] == pytest.approx(want, rel=1e-12)
+
+    # (3) energy: fine-tuning's power P phi for the frames it works, billed once:
+    # the same episode with fine-tuning off differs by exactly that (no requests)
+    def energy(ft_levels: list[float]) -> float:
+        e = GainNetEnv("small", overrides={**ov, "plans.finetune_levels": ft_levels})
+        e.reset(seed=0)
+        while True:
+            _, _, _, trunc, info = e.step(e.params.default_plan)
+            if trunc:
+                return info["episode_metrics"]["energy_j"]
+
+    frames = (p.episode_slots - 1) // p.frame_slots  # knowledge updates at frames 1..T/K-1
+    want = p.edge_power_w * phi * p.num_edges * frames * p.frame_slots * p.slot_s
+    assert energy([0.0, 0.2]) - energy([0.0, 0.0]) == pytest.approx(want, rel=1e-9)
     # (1) a lone text request on an idle edge: batch-1 time / (1 - phi)
     env3 = GainNetEnv("small", load=0.5)
     env3.reset(seed=4)
@@ -292,8 +300,12 @@ def test_finetuning_gets_exactly_its_share_billed_once() -> None:
 
 
 def test_device_energy_is_kappa_f2_per_cycle_at_the_speed_clock() -> None:
+    """Local compute: prefill at f x FLOPs/cycle (2 N FLOPs a token), decode
+    the slower of that and reading the weights once a token; energy kappa f^2
+    per cycle over the cycles of that time, at the same clock f."""
     cfg = load_scenario("small")["network"]
     f, fpc, kappa = cfg["device_cpu_hz"], cfg["device_flops_per_cycle"], cfg["device_kappa"]
+    bw = cfg["device_memory_gbps"]
     env = GainNetEnv("small", load=1.0)
     env.reset(seed=1)
     p = env.params
@@ -305,11 +317,14 @@ def test_device_energy_is_kappa_f2_per_cycle_at_the_speed_clock() -> None:
             s = int(out["service"])
             if out["valid"][0] and not out["dropped"][0]:
                 tier = p.device_tier[s]
-                tokens = env.state.q_in_tokens[0, r] + env.state.q_out_tokens[0, r]
-                flops = p.tier_flops_fixed[s, tier] + p.tier_flops_per_token[s, tier] * tokens
-                cycles = flops / fpc
+                per_token = 2 * p.tier_params_b[s, tier] * 1e9 / (f * fpc)
+                decode = max(per_token, p.tier_memory_gb[s, tier] / bw)
+                want_s = (
+                    env.state.q_in_tokens[0, r] * per_token + env.state.q_out_tokens[0, r] * decode
+                )
                 compute_s = out["local_end_s"] - out["local_start_s"]
-                assert compute_s == pytest.approx(cycles / f, rel=1e-12)
+                assert compute_s == pytest.approx(want_s, rel=1e-12)
+                cycles = compute_s * f
                 assert out["energy_j"][0] == pytest.approx(kappa * f**2 * cycles, rel=1e-12)
                 checked += 1
         env.step(int(np.flatnonzero(env.action_masks())[0]))
@@ -339,11 +354,15 @@ def test_a_below_floor_serve_costs_more_than_a_reject() -> None:
 @pytest.mark.parametrize("load", [0.5, 1.0, 2.0])
 def test_load_is_the_offered_load_relative_to_edge_capacity(scenario: str, load: float) -> None:
     """rho = lambda U sum_s share_s w_ref,s / (E C_e) = offered_load_at_load1 x load,
-    with w_ref recomputed here from the YAML's model rows."""
+    with w_ref recomputed here from the YAML's model rows: a mean request at its
+    default-plan tier at B_ref streams, on the inference share (1 - phi) the
+    default plan's fine-tuning leaves."""
     cfg = load_scenario(scenario)
     p = make_params(scenario, load)
     net, models = cfg["network"], cfg["models"]
     b_ref = net["reference_batch"]
+    levels = cfg["plans"]["finetune_levels"]
+    phi = levels[len(levels) // 2]  # the default plan's: the middle level
     shares = np.array([sc["share"] for sc in cfg["services"].values()], dtype=float)
     shares /= shares.sum()
     w = []
@@ -358,7 +377,7 @@ def test_load_is_the_offered_load_relative_to_edge_capacity(scenario: str, load:
             n_out = sum(sc["out_tokens"]) / 2
             t1 = n_in / row["prefill_tok_s"] + n_out / row["decode_tok_s_b1"]
             beta = (8 * row["decode_tok_s_b1"] / row["decode_tok_s_b8"] - 1) / 7
-        w.append(t1 / net["edge_speed"] * (1 + beta * (b_ref - 1)))
+        w.append(t1 / net["edge_speed"] * (1 + beta * (b_ref - 1)) / (1 - phi))
     lam = p.arrival_rate_hz * load
     rho = lam * cfg["num_devices"] * float(np.dot(shares, w)) / (cfg["num_edges"] * b_ref)
     assert rho == pytest.approx(cfg["offered_load_at_load1"] * load, rel=1e-12)

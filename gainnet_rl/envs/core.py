@@ -92,9 +92,14 @@ REC_FIELDS = (
     "stream",
     "t0_s",
     "deadline_at_s",
+    "ready_s",
     "comp_start_s",
     "comp_end_s",
     "after_comp_s",
+    "k_ul",
+    "ul_hold_s",
+    "k_dl",
+    "dl_hold_s",
     "tx_energy_j",
     "run_power_w",
     "quality",
@@ -162,6 +167,7 @@ class State:
     ep_latency_hist: np.ndarray  # (B, NB) int64 served latencies in LATENCY_BIN_S bins
     records: np.ndarray  # (B, Q, len(REC_FIELDS)) in-flight edge requests (events only)
     n_records: np.ndarray  # (B,) int64 records written
+    carry_reward: np.ndarray  # (B,) reward booked outside a step (overflow), paid by the next
 
     @property
     def batch_size(self) -> int:
@@ -366,6 +372,7 @@ def reset(keys: np.ndarray, p: Params) -> State:
         ep_latency_hist=np.zeros((B, p.latency_bins), np.int64),
         records=zf(p.record_slots, len(REC_FIELDS)),
         n_records=zero.copy(),
+        carry_reward=np.zeros(B),
     )
     _arrive(state, p, None)
     return state
@@ -508,7 +515,8 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
         lat_e = dl_end - t0[:, None]
         q_e = p.tier_quality[sv, tier0] + p.finetune_gain[sv] * knowledge_factor(state.knowledge, p)
         run_power = p.edge_power_w * (1.0 - state.finetune) / n_batch  # W while it runs
-        tx_e = ch.device_tx_w * _held(up_end, up_start, t_dE)
+        # the device transmits only in uplink time (TDD: a share of the wall time)
+        tx_e = ch.device_tx_w * p.ul_time_share * _held(up_end, up_start, t_dE)
         en_e = tx_e + run_power * _held(comp_end, comp_start, t_dE)
         valid_e = (tier >= 0) & (state.tier_ready_slot[rows, :, s] <= state.slot[:, None])
         valid_e &= in_range & state.edge_up & (kv_req <= budget + 1e-9)
@@ -531,16 +539,23 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
         cost_c = (c_start < t_d) * p.cloud_usd_in[s] * in_tok + c_done * (
             p.cloud_usd_fixed[s] + p.cloud_usd_out[s] * out_tok
         )
-        en_c = ch.device_tx_w * _held(up_end_c, up_start_c, t_d)
-        valid_c = ~private & in_range[rows, a]
+        en_c = ch.device_tx_w * p.ul_time_share * _held(up_end_c, up_start_c, t_d)
+        # an edge whose link is in a deep fade this slot (SINR below the minimum,
+        # rate 0) is not offered: an upload could not start
+        link_ok = (rate_ul > 0) & (rate_dl > 0)
+        valid_e &= link_ok
+        valid_c = ~private & in_range[rows, a] & link_ok[rows, a]
         # --- local, on the device's own model
         tier_l = p.device_tier[s]
         tier_l0 = np.maximum(tier_l, 0)
-        flops = p.tier_flops_fixed[s, tier_l0] + p.tier_flops_per_token[s, tier_l0] * (
-            in_tok + out_tok
-        )
+        # prefill is compute-bound (2 N FLOPs a token at f x FLOPs/cycle), decode
+        # the slower of that and reading the weights once per token
         l_start = np.maximum(t0, state.device_free_s[rows, u])
-        l_end = l_start + flops / p.device_flops
+        l_end = l_start + (
+            p.tier_device_fixed_s[s, tier_l0]
+            + p.tier_device_in_s[s, tier_l0] * in_tok
+            + p.tier_device_out_s[s, tier_l0] * out_tok
+        )
         lat_l = l_end - t0
         q_l = p.tier_quality[s, tier_l0]
         en_l = p.device_power_w * _held(l_end, l_start, t_d)
@@ -592,6 +607,7 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
         "up_start_s": up_start,
         "up_end_s": up_end,
         "kv_gb": kv_req,
+        "ready_s": ready,
         "stream": stream,
         "n_batch": n_batch,
         "comp_start_s": comp_start,
@@ -692,6 +708,10 @@ def step(
         acc[_SI["energy_j"], sel] += slot_energy
         acc[_SI["slots_advanced"], sel] += 1
     acc[_SI["dt_s"]] = acc[_SI["slots_advanced"]] * p.slot_s
+    # overflow penalties of the slots drawn since the last step (at reset, or in
+    # this step's advances) are paid by this step
+    reward += state.carry_reward
+    state.carry_reward[:] = 0.0
     return state, reward, dict(zip(STEP_INFO, acc, strict=True))
 
 
@@ -818,7 +838,8 @@ def _apply_request(
     state.st_free_s[bg, eg, jg] = hold(c_e, i)[go]
     state.st_kv_gb[bg, eg, jg] = kv_new
     state.st_last_start_s[b[go], ee[go]] = c_s[go]
-    state.ep_totals[b, _EP["edge_busy_s"]] += np.maximum(hold(c_e, i) - c_s, 0.0)
+    horizon = p.episode_slots * p.slot_s  # utilisation counts the episode's time only
+    state.ep_totals[b, _EP["edge_busy_s"]] += _held(np.minimum(hold(c_e, i), horizon), c_s, horizon)
     if p.record_slots:
         _record(state, p, b, ee, j, out, i, idx, t0, ev_slot, reward, energy)
     # cloud: backhaul and a cloud stream
@@ -883,6 +904,11 @@ def _record(
     rec[:, _RC["comp_start_s"]] = np.where(finite, out["comp_start_s"][b, e], t_d)
     rec[:, _RC["comp_end_s"]] = np.where(finite, c_end, t_d)
     rec[:, _RC["after_comp_s"]] = np.subtract(dl_end, c_end, out=np.zeros_like(t_d), where=finite)
+    rec[:, _RC["ready_s"]] = np.where(finite, out["ready_s"][b, e], t_d)
+    rec[:, _RC["k_ul"]] = out["k_ul"][b, e]
+    rec[:, _RC["ul_hold_s"]] = np.minimum(out["up_end_s"][b, e], t_d)
+    rec[:, _RC["k_dl"]] = out["k_dl"][b, e]
+    rec[:, _RC["dl_hold_s"]] = np.where(finite, np.minimum(dl_end, t_d), t_d)
     rec[:, _RC["tx_energy_j"]] = out["tx_energy_j"][b, e]
     rec[:, _RC["run_power_w"]] = out["run_power_w"][b, e]
     rec[:, _RC["quality"]] = out["edge_quality"][b, e]
@@ -944,14 +970,9 @@ def _advance(
     ).reshape(n, E)
     up_time = np.divide(up_bits, rate, out=np.zeros_like(up_bits), where=rate > 0)
     finetune, edge_scale, edge_up = sub.get("finetune"), sub.get("edge_scale"), sub.get("edge_up")
-    # fine-tuning runs its share of the edge's time at the edge's power, billed once here
-    energy = ch.device_tx_w * up_time.sum(axis=1) + p.edge_power_w * p.slot_s * np.sum(
-        finetune * edge_up, 1
-    )
-    reward = p.reward.slot_reward(energy)
+    # devices transmit sensed data only in uplink time (TDD)
+    energy = ch.device_tx_w * p.ul_time_share * up_time.sum(axis=1)
     ep = s.ep_totals
-    ep[sub.sel, _EP["energy"]] += energy
-    ep[sub.sel, _EP["term_energy"]] += reward
     # Time moves: mobility, channel, association.
     t = sub.get("slot") + 1
     key = sub.get("key")
@@ -970,13 +991,9 @@ def _advance(
         ("gain_db", gain_db),
     ):
         sub.set(name, value)
+    fix = fix_energy = 0.0
     if p.has_events:
-        fix = _apply_events(s, sub, p, t, edge_up, edge_scale)
-        reward = reward + fix
-    # Episode accounting of this slot's events.
-    ep[sub.sel, :_NR] += ev
-    ep[sub.sel, _EP["reward"]] += reward
-    ep[sub.sel, _EP["handovers"]] += handover.sum(axis=1)
+        fix, fix_energy = _apply_events(s, sub, p, t, edge_up, edge_scale)
     # Frame boundary: knowledge from fine-tuning sensed data, decay, relay to the cloud.
     frame = (t % p.frame_slots == 0) & (t < p.episode_slots)
     if frame.any():
@@ -995,8 +1012,13 @@ def _advance(
             where=ft_params > 0,
         )  # tokens the frame's fine-tuning share can process: eta F / (6 N)
         data = sensed[f] / 1e6 * p.tokens_per_mbit
+        tuned = np.minimum(data, ft_cap)
+        # fine-tuning's energy: its share of the edge's power for the share of
+        # the frame it worked (billed once, here)
+        busy = np.divide(tuned, ft_cap, out=np.zeros_like(tuned), where=ft_cap > 0)
+        energy[f] += p.edge_power_w * frame_s * np.sum(finetune[f] * edge_up[f] * busy, axis=1)
         knowledge, cloud_knowledge = sub.get("knowledge"), sub.get("cloud_knowledge")
-        knowledge[f] = p.knowledge_decay * knowledge[f] + np.minimum(data, ft_cap)
+        knowledge[f] = p.knowledge_decay * knowledge[f] + tuned
         cloud_knowledge[f] = p.knowledge_decay * cloud_knowledge[
             f
         ] + p.cloud_relay_fraction * data.sum(axis=1)
@@ -1011,6 +1033,16 @@ def _advance(
         sensed[f] = 0.0
         sub.set("knowledge", knowledge)
         sub.set("cloud_knowledge", cloud_knowledge)
+    # Episode accounting of this slot: its events, sensing and fine-tuning energy
+    # (events corrected their requests' energy and terms themselves).
+    reward = p.reward.slot_reward(energy)
+    ep[sub.sel, _EP["energy"]] += energy
+    ep[sub.sel, _EP["term_energy"]] += reward
+    reward = reward + fix
+    energy = energy + fix_energy
+    ep[sub.sel, :_NR] += ev
+    ep[sub.sel, _EP["reward"]] += reward
+    ep[sub.sel, _EP["handovers"]] += handover.sum(axis=1)
     sub.set("sensed_bits", sensed)
     sub.set("plan_ptr", np.where(frame, 0, E))
     _arrive(s, p, idx)
@@ -1039,7 +1071,7 @@ def _apply_events(
     sub.set("edge_up", up)
     went_down, came_up = was_up & ~up, ~was_up & up
     ratio = np.where(was_up & up & (scale != old_scale), old_scale / scale, 1.0)
-    fix = np.zeros(n)
+    fix, fix_energy = np.zeros(n), np.zeros(n)
     if came_up.any():
         tiers = sub.get("edge_tier")  # (n, E, S)
         reload = came_up[:, :, None] & (tiers >= 0)
@@ -1050,7 +1082,7 @@ def _apply_events(
             ),
         )
     if not (went_down.any() or (ratio != 1.0).any()):
-        return fix
+        return fix, fix_energy
     now = t * p.slot_s  # (n,)
     rec = s.records[rows]  # (n, Q, F) copy
     c = lambda k: rec[..., _RC[k]]
@@ -1066,10 +1098,17 @@ def _apply_events(
         t0, t_d = c("t0_s"), c("deadline_at_s")
         cs, ce = c("comp_start_s").copy(), c("comp_end_s").copy()
         nowq = np.broadcast_to(now[:, None], cs.shape)
-        # re-timed schedule (moved) or cut at the failure (lost)
-        dil = lambda x: np.where(x > nowq, nowq + (x - nowq) * r, x)
-        cs_new = np.where(moved, dil(cs), cs)
-        ce_new = np.where(moved, dil(ce), np.where(lost, nowq, ce))
+        # re-timed schedule (moved): a running request's remaining compute is
+        # scaled by r; a queued one starts when the edge's dilated schedule
+        # reaches it, but never before it was ready (upload done, FIFO), and
+        # its whole compute is scaled. Lost requests are cut at the failure.
+        started = cs <= nowq
+        cs_new = np.where(moved & ~started, np.maximum(nowq + (cs - nowq) * r, c("ready_s")), cs)
+        ce_new = np.where(
+            moved,
+            np.where(started, nowq + (ce - nowq) * r, cs_new + (ce - cs) * r),
+            np.where(lost, nowq, ce),
+        )
         deliver = np.where(lost, np.inf, ce_new + c("after_comp_s"))
         lat = deliver - t0
         deadline = t_d - t0
@@ -1100,6 +1139,7 @@ def _apply_events(
         d_reward = new_reward[bq, qq] - c("reward")[bq, qq]
         d_energy = energy[bq, qq] - c("energy_j")[bq, qq]
         np.add.at(fix, bq, d_reward)
+        np.add.at(fix_energy, bq, d_energy)
         np.add.at(s.ep_totals[:, _EP["energy"]], sb, d_energy)
         np.add.at(
             s.ep_totals[:, _EP["aborted"]],
@@ -1117,8 +1157,9 @@ def _apply_events(
             np.zeros(bq.size),
         )
         np.add.at(s.ep_totals[:, _TERM0 : _TERM0 + len(TERMS)], sb, terms[bq, qq] - old_terms)
-        busy_old = _held(ce, cs, t_d)[bq, qq]
-        busy_new = _held(ce_new, cs_new, t_d)[bq, qq]
+        until = np.minimum(t_d, p.episode_slots * p.slot_s)
+        busy_old = _held(ce, cs, until)[bq, qq]
+        busy_new = _held(ce_new, cs_new, until)[bq, qq]
         np.add.at(s.ep_totals[:, _EP["edge_busy_s"]], sb, busy_new - busy_old)
         # write back the records
         rec[..., _RC["comp_start_s"]] = cs_new
@@ -1132,15 +1173,30 @@ def _apply_events(
         rec[bq, qq, _RC["event_slot"]] = new_slot
         rec[..., _RC["active"]] = np.where(lost, 0.0, c("active"))
         s.records[rows] = rec
-        # streams: free where lost, else held until each request's new end (or deadline)
+        # streams: held until each moved request's new end (or deadline)
         st = sub.get("st_free_s")
         nowE = now[:, None, None]
         rE = ratio[:, :, None]
-        st = np.where(st > nowE, nowE + (st - nowE) * rE, st)  # dilated schedule
-        hold = np.minimum(ce_new, t_d)
+        st = np.where(st > nowE, nowE + (st - nowE) * rE, st)  # the edge's dilated schedule
         mb, mq = np.nonzero(moved)
-        st[mb, e[mb, mq], c("stream").astype(np.int64)[mb, mq]] = np.maximum(hold[mb, mq], now[mb])
+        j = c("stream").astype(np.int64)
+        st[mb, e[mb, mq], j[mb, mq]] = now[mb]  # then the latest of its requests' holds
+        np.maximum.at(
+            st, (mb, e[mb, mq], j[mb, mq]), np.maximum(np.minimum(ce_new, t_d)[mb, mq], now[mb])
+        )
         sub.set("st_free_s", st)
+        # a lost request's radio bookings end now, where it was the last on its sub-band
+        lb, lq = np.nonzero(lost)
+        for name, k, hold in (
+            ("ul_free_s", "k_ul", "ul_hold_s"),
+            ("dl_free_s", "k_dl", "dl_hold_s"),
+        ):
+            free = sub.get(name)
+            kk = c(k).astype(np.int64)[lb, lq]
+            last = np.isclose(free[lb, e[lb, lq], kk], c(hold)[lb, lq], rtol=0, atol=1e-12)
+            idx = (lb[last], e[lb, lq][last], kk[last])
+            free[idx] = np.maximum(np.minimum(free[idx], now[lb[last]]), 0.0)
+            sub.set(name, free)
     st, last = sub.get("st_free_s"), sub.get("st_last_start_s")
     nowE = now[:, None]
     last = np.where(last > nowE, nowE + (last - nowE) * ratio, last)
@@ -1151,7 +1207,7 @@ def _apply_events(
     for name in ("st_kv_gb", "st_kv_held_gb"):
         sub.set(name, np.where(down3, 0.0, sub.get(name)))
     sub.set("st_last_start_s", last)
-    return fix
+    return fix, fix_energy
 
 
 def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
@@ -1173,6 +1229,7 @@ def _arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
         pen = p.reward.w_drop * overflow
         s.ep_totals[sub.sel, _EP["reward"]] -= pen
         s.ep_totals[sub.sel, _EP["term_drop_miss"]] -= pen
+        s.carry_reward[sub.sel] -= pen
     sub.set("n_req", np.minimum(total, R))
     sub.set("req_ptr", np.zeros(n, np.int64))
     if not total.any():

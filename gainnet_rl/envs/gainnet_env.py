@@ -25,93 +25,130 @@ class GainNetEnv(gym.Env):
     """GaiRom-ISCC orchestration of a cloud-edge-end generative-AI network.
 
     ## Description
-    One cloud, E edge servers (base stations with compute, memory and a
-    bandwidth pool) and U end devices that issue generative-AI requests
-    (text summarisation, image generation) and sense data. The agent is the
-    orchestrator of GainNet (Chen et al., IEEE Network 2024). It makes the
-    decisions of the "Z-shaped" two timescales one per step:
+    One cloud, E edge servers (base stations with an uplink and a downlink
+    carrier, a backhaul, an edge accelerator with memory) and U end devices
+    that issue generative-AI requests (document summarisation, photo
+    question answering, image generation by default) and sense data. The
+    agent is the orchestrator of GainNet (Chen et al., IEEE Network 2024). It
+    makes the decisions of the "Z-shaped" two timescales one per step:
 
     - at every frame boundary (every K = 10 slots), a **plan** per edge, in
       edge order: which tier of each service's model the edge holds (changing
       it costs a load delay), its fine-tuning share of compute and its
-      sensing share of bandwidth (the knowledge flow);
+      sensing share of the uplink (the knowledge flow);
     - then, every slot (0.1 s), a **target** per newly arrived request, in
-      arrival order: local, one of the edges, the cloud, or reject.
+      arrival order: its device, one of the edges, the cloud, or reject.
 
-    When the slot's decisions are made, time advances one slot: devices move,
-    channels fade, queues drain, sensed data flows, requests complete or are
-    dropped at their deadline. The full model, with the source of every
-    default, is in ``docs/model.md``.
+    A request's path is fixed when it is decided: its upload takes the
+    earliest free uplink sub-band (truncated-Shannon rate of its channel),
+    its compute the earliest stream of the edge with room for its KV cache
+    (per-stream speed falls with the batch), or the cloud through the
+    device's edge and backhaul; its result comes back over a downlink
+    sub-band. It is aborted at its deadline if it cannot meet it. The full
+    model, with the source of every default, is in ``docs/model.md``.
 
     ## Action Space
-    ``N = max(P, E_max + 3)`` where P is the plan-catalog size (64 by default)
-    and E_max = ``max_edges`` (8). With ``action_mode="discrete"``,
-    ``Discrete(N)``; with ``"continuous"``, ``Box(-1, 1, (N,))`` scores, the
-    decision being the best-scored valid option. For a plan decision, action
-    ``i < P`` is plan i (``env.unwrapped.params.plan_name(i)``). For a request
-    decision: ``0`` local, ``1 + e`` edge e, ``E_max + 1`` cloud,
-    ``E_max + 2`` reject. ``action_masks()`` gives the valid ones (for
-    MaskablePPO): plans that fit the edge memory; for requests, the device if
-    it holds a tier of the service, an edge in range (mean SNR above
-    ``channel.min_snr_db``) holding a ready tier, the cloud unless the request
-    is private, and reject (always). A forbidden action is executed as
-    *reject* (requests) or *keep the current plan* (plans), counted in
-    ``info["invalid"]`` and penalised by ``reward.w_invalid``. A wrong shape,
-    NaN, or a value outside the space raises ``ValueError``.
+    ``N = max(P, E_max + 3)`` where P is the plan-catalog size (144 for the
+    default scenarios) and E_max = ``max_edges`` (8). With
+    ``action_mode="discrete"``, ``Discrete(N)``; with ``"continuous"``,
+    ``Box(-1, 1, (N,))`` scores, the decision being the best-scored valid
+    option. For a plan decision, action ``i < P`` is plan i
+    (``env.unwrapped.params.plan_name(i)``). For a request decision: ``0``
+    local, ``1 + e`` edge e, ``E_max + 1`` cloud, ``E_max + 2`` reject.
+    ``action_masks()`` gives the valid ones (for MaskablePPO): plans whose
+    weights, fine-tuning memory and streams fit the edge's memory; for
+    requests, the device if it holds a tier of the service, an edge that is
+    up, in range (mean sub-band SINR above the link's minimum) and not in a
+    deep fade this slot, holds a loaded tier of the service and has memory
+    for the request's KV cache, the cloud unless the request is private or
+    the device's edge is unreachable, and reject (always). A forbidden
+    action is executed as *reject* (requests) or *keep the current plan*
+    (plans), counted in
+    ``info["invalid"]`` and penalised by ``reward.w_invalid``. A wrong
+    shape, NaN, or a value outside the space raises ``ValueError``.
 
     ## Observation Space
-    ``observation="flat"``: ``Box(-10, 10, (D,), float32)`` with D = 188
-    for the default scenarios (S = 2 services, E_max = 8), the concatenation of
+    ``observation="flat"``: ``Box(-10, 10, (D,), float32)`` with D = 240
+    for the default scenarios (S = 3 services, E_max = 8; 196 with
+    ``option_outcomes=False``), the concatenation of
+    (``gainnet_rl.envs.observation.layout`` gives the offsets):
 
     - global (8): is-plan, is-request, time in frame, time in episode, cloud
       wait / max deadline, cloud knowledge factor, load / 2,
       log(1 + undecided requests) / 3;
     - plan (E_max + S + 2): one-hot of the edge being planned, its current
       tiers, fine-tuning and sensing shares;
-    - request (S + 7): service one-hot, log10 input and output bits / 7,
-      deadline / max deadline, quality floor, private flag, local tier,
-      device wait / max deadline;
-    - edges (E_max x (11 + S)): real, up, being planned, compute and uplink
-      waits / max deadline, knowledge factor, fine-tuning and sensing
-      shares, SNR dB / 30 to the current device, associated with it, share
-      of devices associated, ready tier per service;
+    - request (S + 9): service one-hot, log sizes of the upload, download,
+      prefill and generated tokens, deadline / max deadline, quality floor,
+      private flag, local tier, device wait / max deadline;
+    - edges (E_max x (16 + S)): real, up, being planned, compute wait, busy
+      streams, KV memory used, uplink, downlink and backhaul waits,
+      knowledge factor, fine-tuning and sensing shares, SINR to the current
+      device, in range, associated, share of devices associated, ready tier
+      per service;
     - options ((E_max + 3) x 5): per request option, valid, latency /
-      deadline (at most 3), quality, meets deadline and floor, expected
-      reward.
+      deadline (at most 3), quality, meets deadline and floor, reward. With
+      ``option_outcomes=False``, only valid (section 12.7): with outcomes
+      on, routing one request alone is a lookup, and what is left to learn
+      is the plans and the congestion each decision causes later requests.
 
     Padded edges are zero. ``observation="graph"``: a ``Dict`` with ``nodes``
     (device, E_max edges, cloud) x features, ``node_mask``, ``edges``
     (request-to-node features, as the options block) and ``globals``.
 
     ## Rewards
-    Credited to the step that advances a slot, for every request completed or
-    dropped in that slot: ``w_q * quality * [met deadline and quality floor]
-    - w_lat * latency - w_e * energy - w_c * cloud cost - w_drop * [dropped]``,
-    plus ``- w_e *`` the slot's sensing and fine-tuning energy, and ``-
-    w_invalid`` per forbidden action (on the step that took it). Other
-    decision steps earn 0. Weights are in the scenario's ``reward`` block.
+    Every request is paid once, on the step that decides it, for its whole
+    outcome (it is fixed then): ``w_q * quality * [met] - w_lat * latency *
+    [served] - w_e * energy - w_c * cloud cost - w_drop * [dropped] -
+    w_miss * [served below its quality floor]``, where a dropped request
+    (rejected, or aborted at its deadline) pays the energy and cost it used
+    until then, and ``w_miss`` defaults to ``w_drop`` (so a below-floor
+    serve costs more than a reject). Steps that advance time also pay ``-
+    w_e *`` the slots' sensing and fine-tuning energy, and ``- w_drop`` per
+    overflowed arrival; a scheduled event that changes decided requests'
+    outcomes credits the difference in its slot. ``- w_invalid`` per
+    forbidden action. Weights (``reward`` block) are balanced on the
+    weight-free ``nearest_edge`` baseline (``gainnet-reward-terms``).
+    ``info["dt_s"]`` is the simulated time a step advanced: agents that
+    support it may discount by ``gamma ** dt_s`` (an SMDP).
 
     ## Starting State
     Devices placed by the mobility model, channels drawn, every edge holding
-    the default plan (loaded), empty queues, knowledge at its initial value;
-    slot 0 is a frame boundary, so the first decisions are the edges' plans.
+    the default plan (loaded), all servers idle, knowledge at its initial
+    value; slot 0 is a frame boundary, so the first decisions are the
+    edges' plans.
 
     ## Episode End
     Never terminated; truncated when slot T (``episode_slots``, 200 = 20 s)
-    is reached. Requests still in flight then are counted as pending in
-    ``info["episode_metrics"]``, given on the truncating step.
+    is reached. Requests still in flight then were already paid; they are
+    counted as pending in ``info["episode_metrics"]``, given on the
+    truncating step. Training should bootstrap through the truncation.
 
     ## Arguments
-    ``gymnasium.make("gainnet_rl/GainNet-v0", scenario="small", load=None,
-    action_mode="discrete", observation="flat", render_mode=None,
-    overrides=None)``: ``scenario`` a packaged name (small, medium, large) or
-    a config mapping; ``load`` overrides the scenario's arrival multiplier
-    (>= 0); ``overrides`` a mapping of dotted config keys to values;
-    ``render_mode`` ``"ansi"`` or ``"rgb_array"``. Per-scenario ids:
-    ``gainnet_rl/GainNet-small-v0``, ``-medium-v0``, ``-large-v0``.
+    ``gymnasium.make("gainnet_rl/GainNet-v1", scenario="small", load=None,
+    action_mode="discrete", observation="flat", option_outcomes=True,
+    render_mode=None, overrides=None)``: ``scenario`` a packaged name
+    (small, medium, large, medical, vehicular) or a config mapping;
+    ``load`` the offered load relative to the edges' capacity (>= 0; 1 =
+    ``offered_load_at_load1`` = 0.8 of it, the same at every size);
+    ``overrides`` a mapping of dotted config keys to values; ``render_mode``
+    ``"ansi"`` or ``"rgb_array"``. Per-scenario ids:
+    ``gainnet_rl/GainNet-small-v1``, ``-medium-v1``, ``-large-v1``.
 
     ## Version History
-    - v0: initial release.
+    - v1: every pool binds and every outcome is paid once (SYSTEM_MODEL
+      sec. 12). Truncated-Shannon link rates on FIFO uplink and downlink
+      sub-bands, realistic payloads (photos, X-rays, camera frames up,
+      pictures down), the cloud only through an edge in range; sensing at
+      named rates on a reserved uplink slice, fine-tuning throughput from the
+      edge's FLOPs; batched edge streams with KV-cache admission, model rows
+      from one benchmark table; a finite, per-token priced cloud; ``load``
+      as offered load relative to edge capacity with the per-device rate
+      derived, 10 devices per cell at every size; each request's whole reward
+      at its decision, aborts at the deadline, ``w_miss``; balanced weights;
+      ``option_outcomes``; ``greedy_best_plan``; ``info["dt_s"]``. Results of
+      v0 are not comparable.
+    - v0: initial release (removed).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 10}

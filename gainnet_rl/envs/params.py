@@ -183,6 +183,7 @@ class Params:
     cloud_power_w: float
     # device
     device_flops: float  # FLOP/s = f * FLOPs per cycle
+    device_memory_gbps: float  # GB/s the device reads weights at (decode)
     device_power_w: float  # kappa f^3 (kappa f^2 J per cycle at f cycles/s)
     # sensing / knowledge
     sensing_rate_bps: float
@@ -222,6 +223,9 @@ class Params:
     tier_kv_per_token_gb: np.ndarray  # KV cache per token (LLM)
     tier_flops_fixed: np.ndarray  # FLOPs per request on a device (diffusion)
     tier_flops_per_token: np.ndarray  # FLOPs per token on a device (LLM: 2 N)
+    tier_device_fixed_s: np.ndarray  # device seconds per request (diffusion: FLOPs / rate)
+    tier_device_in_s: np.ndarray  # device seconds per prefill token (compute-bound)
+    tier_device_out_s: np.ndarray  # device seconds per generated token (compute or memory)
     device_tier: np.ndarray  # (S,) tier index held by devices, -1 none
     # cloud (S,)
     cloud_quality: np.ndarray
@@ -242,7 +246,7 @@ class Params:
     knowledge_flow: bool  # False: plans with sensing or fine-tuning are forbidden
     # load (sec. 12.4)
     ref_tier: np.ndarray  # (S,) tier defining an edge's reference work
-    ref_work_s: np.ndarray  # (S,) w_ref: stream-seconds of a mean request at B_ref
+    ref_work_s: np.ndarray  # (S,) w_ref: stream-seconds of a mean request at B_ref, default plan
     arrival_rate_hz: float  # lambda per device at load 1 (derived)
     # scheduled edge events (SYSTEM_MODEL sec. 10 robustness), (T + 1, E) per slot
     has_events: bool
@@ -515,6 +519,7 @@ def build_params(cfg: dict[str, Any]) -> Params:
     device_hz = g("device_cpu_hz", lo=0, lo_open=True, hi=1e11)
     device_fpc = g("device_flops_per_cycle", lo=0, lo_open=True)
     device_kappa = g("device_kappa", lo=0, hi=1e-20)
+    device_bw = g("device_memory_gbps", lo=0, lo_open=True, hi=1e5)
 
     sen = _mapping(cfg, "sensing", "sensing")
     h = lambda k, **kw: _num(sen, k, f"sensing.{k}", **kw)
@@ -636,6 +641,12 @@ def build_params(cfg: dict[str, Any]) -> Params:
     if share.sum() <= 0:
         _fail("services.*.share", share.tolist(), "non-negative with a positive sum")
     share = share / share.sum()
+    # the device: prefill at its FLOP rate, decode also bound by reading the weights
+    dev_flops = device_hz * device_fpc
+    dev_fixed = fl_fixed / dev_flops
+    dev_in = fl_tok / dev_flops
+    dev_out = np.maximum(fl_tok / dev_flops, np.where(np.isfinite(mem), mem, 0.0) / device_bw)
+    dev_out = np.where(fl_tok > 0, dev_out, 0.0)
     # edge rates scale with edge_speed
     t_fixed, t_in, t_out = t_fixed / edge_speed, t_in / edge_speed, t_out / edge_speed
     peak_flops *= edge_speed
@@ -751,7 +762,8 @@ def build_params(cfg: dict[str, Any]) -> Params:
     mean_out = (out_lo + out_hi) / 2
     rt = (np.arange(S), ref_tier)
     w1 = t_fixed[rt] + t_in[rt] * mean_in + t_out[rt] * mean_out
-    ref_work = w1 * (1.0 + t_beta[rt] * (ref_batch - 1))
+    # C_e is the inference capacity: the default plan's fine-tuning share is not
+    ref_work = w1 * (1.0 + t_beta[rt] * (ref_batch - 1)) / (1.0 - plan_ft[default_plan])
     demand_per_request = float(np.dot(share, ref_work))
     lam1 = rho1 * num_edges * ref_batch / (num_devices * demand_per_request)
     # the cloud: streams per edge x E (so it grows with the network), at least 1;
@@ -804,7 +816,8 @@ def build_params(cfg: dict[str, Any]) -> Params:
         cloud_capacity_ratio=cloud_c,
         cloud_streams=int(cloud_streams),
         cloud_power_w=cloud_power_w,
-        device_flops=device_hz * device_fpc,
+        device_flops=dev_flops,
+        device_memory_gbps=device_bw,
         device_power_w=device_kappa * device_hz**3,
         sensing_rate_bps=sensing_rate,
         sensing_buffer_bits=sensing_buffer,
@@ -841,6 +854,9 @@ def build_params(cfg: dict[str, Any]) -> Params:
         tier_kv_per_token_gb=kv_tok,
         tier_flops_fixed=fl_fixed,
         tier_flops_per_token=fl_tok,
+        tier_device_fixed_s=dev_fixed,
+        tier_device_in_s=dev_in,
+        tier_device_out_s=dev_out,
         device_tier=device_tier,
         cloud_quality=c_q,
         cloud_fixed_s=c_fixed,

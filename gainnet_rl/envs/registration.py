@@ -13,7 +13,9 @@ SCENARIO_IDS = {
 
 
 def register_envs() -> None:
-    """Register ``gainnet_rl/GainNet-v1`` and one id per packaged scenario (idempotent)."""
+    """Register ``gainnet_rl/GainNet-v1`` and one id per packaged scenario (idempotent).
+
+    v1 (SYSTEM_MODEL sec. 12) replaced v0, which is no longer registered."""
     entries = [(ENV_ID, {})] + [(i, {"scenario": s}) for s, i in SCENARIO_IDS.items()]
     for env_id, kwargs in entries:
         if env_id in gym.registry:
