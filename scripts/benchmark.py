@@ -6,7 +6,7 @@ python scripts/benchmark.py --quick    # seconds-long smoke run
 
 import sys
 
-from gainnet_rl.benchmark import main
+from gainnet_rl.studies.benchmark import main
 
 if __name__ == "__main__":
     sys.exit(main())

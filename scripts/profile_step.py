@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gainnet_rl.envs import core, rng
+from gainnet_rl.envs import core, dynamics, rng
 from gainnet_rl.envs import observation as obs_mod
 from gainnet_rl.envs.gainnet_env import GainNetEnv
 from gainnet_rl.envs.models import channel, mobility
@@ -29,12 +29,12 @@ PARTS: list[tuple[Any, str, str]] = [
     (channel.UMaChannel, "evolve", "channel evolution (without its normal draws)"),
     (channel.ChannelModel, "large_scale_gain_db", "path loss + shadowing gain"),
     (mobility.RandomWaypoint, "step", "mobility"),
-    (core, "_arrive", "arrivals (counts, order, request fields)"),
-    (core, "_advance", "slot advance rest (sensing, queues, handover, sub-batch gather/scatter)"),
+    (dynamics, "arrive", "arrivals (counts, order, request fields)"),
+    (dynamics, "advance", "slot advance rest (sensing, handover, sub-batch gather/scatter)"),
     (core, "request_outcomes", "request option outcomes"),
     (core, "action_mask", "action masks"),
     (obs_mod, "flat_obs", "observation"),
-    (core, "_apply_request", "apply request decision"),
+    (dynamics, "apply_request", "apply request decision"),
     (core, "step", "core.step rest (plan decisions, loop)"),
 ]
 

@@ -13,16 +13,16 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from gainnet_rl.agents import artifacts
-from gainnet_rl.agents.artifacts import ModelLoadError
-from gainnet_rl.agents.evaluation import evaluate
 from gainnet_rl.agents.policies import FlatLayout, OptionScorer, flat_layout
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
-from gainnet_rl.agents.train import build_env, build_model, env_choices, validate
+from gainnet_rl.agents.trainer import build_env, build_model, env_choices, validate
 from gainnet_rl.agents.wrappers import TimeAwareTermination
 from gainnet_rl.config import ConfigError, conf_dir, scenario_names
 from gainnet_rl.envs import GainNetVectorEnv
 from gainnet_rl.envs.engine import make_params
+from gainnet_rl.evaluation import runs
+from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.evaluation.runs import ModelLoadError
 
 # one intra-op thread: with more, torch spin-waits on cores busy with other tests
 torch.set_num_threads(1)
@@ -202,8 +202,8 @@ def test_save_load_gives_identical_deterministic_actions(tmp_path: Path, agent: 
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    artifacts.save_model_dir(run / "final", model)
-    policy, loaded_cfg, model_dir = artifacts.load_policy(run, "final", device="cpu")
+    runs.save_model_dir(run / "final", model)
+    policy, loaded_cfg, model_dir = runs.load_policy(run, "final", device="cpu")
     assert model_dir == run / "final" and loaded_cfg.agent.name == agent
     # identical actions on a batch of observations of every decision type
     venv = GainNetVectorEnv(16, params=params, action_mode=cfg.agent.action_mode)
@@ -218,7 +218,7 @@ def test_save_load_gives_identical_deterministic_actions(tmp_path: Path, agent: 
     # and the one evaluation path gives identical episodes
     seeds = [1000, 1001]
     mode = cfg.agent.action_mode
-    r1 = evaluate(lambda e: artifacts.LearnedPolicy(model), params, seeds, mode)
+    r1 = evaluate(lambda e: runs.LearnedPolicy(model), params, seeds, mode)
     r2 = evaluate(lambda e: policy, params, seeds, mode)
     for k in r1:
         np.testing.assert_array_equal(r1[k], r2[k])
@@ -230,8 +230,8 @@ def test_checkpoints_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     params = make_params(cfg.scenario)
     model = build_model(cfg, build_env(cfg, params), params)
     model.learn(64)
-    first = artifacts.save_checkpoint(tmp_path, model, {"best_mean_reward": 1.0})
-    assert artifacts.latest_checkpoint(tmp_path) == first
+    first = runs.save_checkpoint(tmp_path, model, {"best_mean_reward": 1.0})
+    assert runs.latest_checkpoint(tmp_path) == first
     model.learn(64, reset_num_timesteps=False)
     # the process dies while moving the new checkpoint into place
     real_replace = os.replace
@@ -243,29 +243,29 @@ def test_checkpoints_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(os, "replace", dying_replace)
     with pytest.raises(KeyboardInterrupt):
-        artifacts.save_checkpoint(tmp_path, model, {"best_mean_reward": 2.0})
+        runs.save_checkpoint(tmp_path, model, {"best_mean_reward": 2.0})
     monkeypatch.setattr(os, "replace", real_replace)
-    assert artifacts.latest_checkpoint(tmp_path) == first
-    state = artifacts.read_state(first)
+    assert runs.latest_checkpoint(tmp_path) == first
+    state = runs.read_state(first)
     assert state["best_mean_reward"] == 1.0
-    loaded = artifacts.load_model(first, type(model), device="cpu")
+    loaded = runs.load_model(first, type(model), device="cpu")
     assert loaded.num_timesteps == int(first.name.split("_")[1])
     # a torn model file inside the newest folder is skipped by the loader's pointer
-    second = artifacts.save_checkpoint(tmp_path, model, {"best_mean_reward": 2.0}, keep=5)
-    assert artifacts.latest_checkpoint(tmp_path) == second
-    assert len(artifacts.list_checkpoints(tmp_path)) == 2
+    second = runs.save_checkpoint(tmp_path, model, {"best_mean_reward": 2.0}, keep=5)
+    assert runs.latest_checkpoint(tmp_path) == second
+    assert len(runs.list_checkpoints(tmp_path)) == 2
 
 
 def test_model_load_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="does not exist"):
-        artifacts.resolve_model_dir(tmp_path / "missing")
+        runs.resolve_model_dir(tmp_path / "missing")
     (tmp_path / "config.yaml").write_text("agent: {_target_: sb3_contrib.MaskablePPO}\n")
     with pytest.raises(ModelLoadError, match="holds no saved model"):
-        artifacts.resolve_model_dir(tmp_path)
+        runs.resolve_model_dir(tmp_path)
     (tmp_path / "best").mkdir()
     (tmp_path / "best" / "model.zip").write_bytes(b"not a zip")
     with pytest.raises(ModelLoadError, match=r"best/model.zip is corrupt or truncated"):
-        artifacts.load_policy(tmp_path)
+        runs.load_policy(tmp_path)
     (tmp_path / "best" / "model.zip").write_bytes(b"")
     with pytest.raises(ModelLoadError, match="is empty"):
-        artifacts.load_policy(tmp_path)
+        runs.load_policy(tmp_path)

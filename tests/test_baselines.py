@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.agents.evaluation import evaluate
 from gainnet_rl.envs import GainNetEnv, core
 from gainnet_rl.envs.engine import make_params
+from gainnet_rl.evaluation.rollout import evaluate
 
 SEEDS = list(range(10))
 EXPECTED = {
@@ -141,7 +141,7 @@ def test_heuristics_hold_the_default_plan() -> None:
 def test_baselines_cli_grid_writes_json_and_tables(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     import json
 
-    from gainnet_rl.agents import baselines_cli
+    from gainnet_rl.evaluation import baselines_cli
 
     out = tmp_path / "b" / "baselines.json"
     argv = ["--scenario", "small", "medical", "--load", "0.5", "2", "--seeds", "2"]
@@ -162,7 +162,7 @@ def test_baselines_cli_grid_writes_json_and_tables(tmp_path, capsys) -> None:  #
 
 
 def test_baselines_cli_refuses_seeds_of_the_plan_search(capsys) -> None:  # type: ignore[no-untyped-def]
-    from gainnet_rl.agents import baselines_cli
+    from gainnet_rl.evaluation import baselines_cli
 
     with pytest.raises(SystemExit) as info:
         baselines_cli.main(["--first-seed", "500", "--seeds", "3"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from gainnet_rl import benchmark
+from gainnet_rl.studies import benchmark
 
 
 def test_quick_benchmark_writes_a_report(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gainnet_rl.agents import case_study
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.agents.evaluation import evaluate, trace
 from gainnet_rl.config import load_scenario
-from gainnet_rl.envs import core
+from gainnet_rl.envs import core, dynamics
 from gainnet_rl.envs.engine import make_params
+from gainnet_rl.evaluation.rollout import evaluate, trace
+from gainnet_rl.studies import case_study
 
 BIN = Path(sys.executable).parent
 OUTAGE = [{"kind": "outage", "edges": [0], "start_s": 10.0, "end_s": None}]
@@ -127,14 +127,14 @@ def test_trace_counts_every_request_once(scenario, overrides, make) -> None:
 
 
 def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
-    """Against the dynamics' own per-slot events (recorded from core._advance),
+    """Against the dynamics' own per-slot events (recorded from dynamics.advance),
     summed over frames; the per-frame rewards add up to the episode reward."""
     params = make_params("medical", overrides={"events": OUTAGE})
     seeds = [1000, 1001, 1002]
     n, T = len(seeds), params.episode_slots
     truth = np.zeros((len(core.RING_FIELDS), n, T))
     seen = np.zeros((n, T), dtype=bool)
-    advance = core._advance
+    advance = dynamics.advance
 
     def recording(s, p, idx):  # type: ignore[no-untyped-def]
         rows = np.arange(s.batch_size) if idx is None else np.asarray(idx)
@@ -145,7 +145,7 @@ def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
         seen[rows[first], t[first]] = True
         return ev, reward, energy
 
-    monkeypatch.setattr(core, "_advance", recording)
+    monkeypatch.setattr(dynamics, "advance", recording)
     tr = trace(_random, params, seeds)
     assert seen.all()
     frames = lambda x: x.reshape(n, -1, params.frame_slots).sum(-1)
@@ -153,7 +153,7 @@ def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
         want = frames(truth[core.RING_FIELDS.index(k)])
         assert want.sum() > 0
         np.testing.assert_allclose(tr[k], want, atol=1e-9)
-    monkeypatch.setattr(core, "_advance", advance)
+    monkeypatch.setattr(dynamics, "advance", advance)
     ev = evaluate(_random, params, seeds)
     np.testing.assert_allclose(tr["reward"].sum(axis=1), ev["reward"], atol=1e-9)
 

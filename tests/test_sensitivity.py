@@ -14,10 +14,10 @@ import csv
 import numpy as np
 import pytest
 
-from gainnet_rl.agents import reward_terms, sensitivity
 from gainnet_rl.config import load_scenario
 from gainnet_rl.envs.engine import make_params
 from gainnet_rl.envs.params import POOLS, build_params
+from gainnet_rl.studies import reward_terms, sensitivity
 
 SEEDS = list(range(1000, 1006))
 #: Where each pool binds (the full study's table), and the change that shows it.

@@ -1,7 +1,7 @@
 """Heuristic orchestration policies (SYSTEM_MODEL section 11).
 
 Every heuristic has the stable-baselines3 ``predict`` signature, so the one
-evaluation function (:func:`gainnet_rl.agents.evaluation.evaluate`) runs
+evaluation function (:func:`gainnet_rl.evaluation.rollout.evaluate`) runs
 heuristics and learned agents alike. Heuristics **read the simulator's
 state** (queues, channels, the exact outcome of each option for the current
 request, as computed by :func:`gainnet_rl.envs.core.request_outcomes`), which
@@ -28,6 +28,7 @@ from scipy.optimize import linear_sum_assignment
 from gainnet_rl.envs import core
 from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.gainnet_env import GainNetEnv
+from gainnet_rl.evaluation.rollout import evaluate
 
 
 def _engine(env: Any) -> tuple[Engine, bool]:
@@ -300,7 +301,6 @@ def best_fixed_plans(
     ``rounds`` of coordinate ascent, edge by edge, over every allowed plan.
     Each candidate set plays in one batched evaluation on the same seeds
     (common random numbers). Cached per Params object."""
-    from gainnet_rl.agents.evaluation import evaluate  # evaluation imports this module
 
     key = tuple(int(x) for x in seeds)
     for cp, cs, cr, plans in _PLAN_CACHE:

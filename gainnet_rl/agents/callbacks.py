@@ -25,10 +25,11 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
-from gainnet_rl.agents import artifacts
-from gainnet_rl.agents.evaluation import evaluate, summarize
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.envs.params import Params
+from gainnet_rl.evaluation import runs
+from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.evaluation.tables import summarize
 
 #: Episode KPIs logged under ``network/`` (keys of ``info["episode_metrics"]``).
 EPISODE_KPIS = (
@@ -173,8 +174,8 @@ class PeriodicEvalCallback(BaseCallback):
 
     def run_eval(self) -> dict[str, dict[str, float]]:
         self.state.last_eval_timesteps = self.num_timesteps
-        vecnorm = artifacts._unwrap_vecnormalize(self.model.get_env())
-        policy = artifacts.LearnedPolicy(self.model, vecnorm)
+        vecnorm = runs.unwrap_vecnormalize(self.model.get_env())
+        policy = runs.LearnedPolicy(self.model, vecnorm)
         results = evaluate(
             lambda env: policy,
             self.params,
@@ -194,7 +195,7 @@ class PeriodicEvalCallback(BaseCallback):
         if improved:
             self.state.best_mean_reward = mean
             self.state.best_timesteps = self.num_timesteps
-            artifacts.save_model_dir(self.run_dir / "best", self.model, self.meta)
+            runs.save_model_dir(self.run_dir / "best", self.model, self.meta)
         self.logger.record("eval/best_reward", self.state.best_mean_reward)
         self._append_csv(summ, improved)
         self.logger.dump(self.num_timesteps)
@@ -244,7 +245,7 @@ class CheckpointCallback(BaseCallback):
 
     def save(self) -> Path:
         self.state.last_checkpoint_timesteps = self.num_timesteps
-        return artifacts.save_checkpoint(
+        return runs.save_checkpoint(
             self.run_dir,
             self.model,
             self.state.to_dict(),

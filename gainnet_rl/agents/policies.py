@@ -21,8 +21,9 @@ The observation layout (``FlatLayout``) is derived from the scenario's
 ``policy_kwargs["layout"]`` automatically.
 
 Classes: :class:`OptionScoringPolicy` (PPO), :class:`MaskableOptionScoringPolicy`
-(MaskablePPO), :class:`OptionScoringSACPolicy` (SAC on the continuous action
-mode, whose actor emits one score per action through the same scorer).
+(MaskablePPO); :class:`gainnet_rl.agents.sac_policies.OptionScoringSACPolicy`
+(SAC on the continuous action mode, whose actor emits one score per action
+through the same scorer).
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from stable_baselines3.common.policies import ActorCriticPolicy, ContinuousCritic
-from stable_baselines3.sac.policies import Actor, SACPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
 from gainnet_rl.envs import observation as obs_mod
@@ -124,7 +124,7 @@ def flat_layout(p: Params, option_outcomes: bool = True) -> dict[str, Any]:
     )
 
 
-def _mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
+def mlp(sizes: list[int], activation: type[nn.Module]) -> nn.Sequential:
     layers: list[nn.Module] = []
     for a, b in itertools.pairwise(sizes):
         layers += [nn.Linear(a, b), activation()]
@@ -163,7 +163,7 @@ class OptionScorer(nn.Module):
             nn.Parameter(th.ones(1)) if reward_skip and layout.reward_feature >= 0 else None
         )
         L = layout
-        self.context = _mlp([L.obs_dim, *hidden], activation)
+        self.context = mlp([L.obs_dim, *hidden], activation)
         ctx = hidden[-1] if hidden else L.obs_dim
         width = scorer_hidden[0] if scorer_hidden else 64
         if L.plan_features:
@@ -174,7 +174,7 @@ class OptionScorer(nn.Module):
             self.plan_in = nn.Linear(pf.shape[1], width, bias=False)
             self.plan_head = nn.Sequential(
                 activation(),
-                _mlp([width, *scorer_hidden[1:]], activation),
+                mlp([width, *scorer_hidden[1:]], activation),
                 nn.Linear(scorer_hidden[-1] if scorer_hidden else width, 1),
             )
         else:
@@ -187,7 +187,7 @@ class OptionScorer(nn.Module):
         )
         self.scorer = nn.Sequential(
             activation(),
-            _mlp([width, *scorer_hidden[1:]], activation),
+            mlp([width, *scorer_hidden[1:]], activation),
             nn.Linear(scorer_hidden[-1] if scorer_hidden else width, 1),
         )
         O, Em = L.num_options, L.max_edges
@@ -256,7 +256,7 @@ class OptionActorCritic(nn.Module):
     ) -> None:
         super().__init__()
         self.actor = OptionScorer(layout, pi, scorer, activation)
-        self.critic = _mlp([layout.obs_dim, *vf], activation)
+        self.critic = mlp([layout.obs_dim, *vf], activation)
         self.latent_dim_pi = layout.num_actions
         self.latent_dim_vf = vf[-1] if vf else layout.obs_dim
 
@@ -270,7 +270,7 @@ class OptionActorCritic(nn.Module):
         return self.critic(features)
 
 
-def _arch(net_arch: Any) -> dict[str, list[int]]:
+def arch(net_arch: Any) -> dict[str, list[int]]:
     """net_arch as {"pi", "scorer", "vf"}; a list means the same sizes for pi and vf."""
     if net_arch is None:
         net_arch = [256, 256]
@@ -294,7 +294,7 @@ class _OptionScoringMixin:
     layout: FlatLayout
 
     def _build_mlp_extractor(self) -> None:
-        arch = _arch(self.net_arch)  # type: ignore[attr-defined]
+        sizes = arch(self.net_arch)  # type: ignore[attr-defined]
         if self.features_dim != self.layout.obs_dim:  # type: ignore[attr-defined]
             raise ValueError(
                 f"observation has {self.features_dim} features, layout expects "  # type: ignore[attr-defined]
@@ -302,9 +302,9 @@ class _OptionScoringMixin:
             )
         self.mlp_extractor = OptionActorCritic(
             self.layout,
-            arch["pi"],
-            arch["scorer"],
-            arch["vf"],
+            sizes["pi"],
+            sizes["scorer"],
+            sizes["vf"],
             self.activation_fn,  # type: ignore[attr-defined]
         )
 
@@ -327,7 +327,7 @@ class _OptionScoringMixin:
         return data
 
 
-def _check_box(observation_space: spaces.Space) -> None:
+def check_box(observation_space: spaces.Space) -> None:
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise ValueError(
             f"option-scoring policies need the flat (Box) observation, got {observation_space}"
@@ -338,7 +338,7 @@ class OptionScoringPolicy(_OptionScoringMixin, ActorCriticPolicy):
     """PPO actor-critic with the option scorer (see the module docstring)."""
 
     def __init__(self, observation_space, action_space, lr_schedule, *, layout, **kwargs):  # type: ignore[no-untyped-def]
-        _check_box(observation_space)
+        check_box(observation_space)
         self.layout = FlatLayout(**layout)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -347,185 +347,6 @@ class MaskableOptionScoringPolicy(_OptionScoringMixin, MaskableActorCriticPolicy
     """MaskablePPO actor-critic with the option scorer (see the module docstring)."""
 
     def __init__(self, observation_space, action_space, lr_schedule, *, layout, **kwargs):  # type: ignore[no-untyped-def]
-        _check_box(observation_space)
+        check_box(observation_space)
         self.layout = FlatLayout(**layout)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
-
-class OptionScoringActor(Actor):
-    """SAC actor whose mean scores come from the option scorer; log-std from a
-    second scorer (so exploration noise is per option too)."""
-
-    def __init__(self, *args: Any, layout: FlatLayout, scorer_arch: list[int], **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        act = self.activation_fn
-        # fill 0: the scores of actions that are no option stay unsaturated
-        self.mu_scorer = OptionScorer(layout, list(self.net_arch), scorer_arch, act, fill=0.0)
-        self.std_scorer = OptionScorer(layout, [], [32], act, fill=0.0)
-        # Replace the generic heads; latent_pi is unused.
-        self.latent_pi = nn.Identity()
-        for layer in self.mu_scorer.output_layers():
-            nn.init.orthogonal_(layer.weight, gain=0.01)
-            nn.init.zeros_(layer.bias)
-
-    def get_action_dist_params(
-        self, obs: th.Tensor
-    ) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        features = self.extract_features(obs, self.features_extractor)
-        # Bounded pre-squash mean and log-std: only the order of the scores
-        # matters to the env, and unbounded ones let log pi (hence the
-        # entropy term of the soft Q targets) grow without limit.
-        mean_actions = MEAN_BOUND * th.tanh(self.mu_scorer(features) / MEAN_BOUND)
-        log_std = th.clamp(self.std_scorer(features) - 1.0, LOG_STD_BOUNDS[0], LOG_STD_BOUNDS[1])
-        return mean_actions, log_std, {}
-
-
-def valid_actions(obs: th.Tensor, layout: FlatLayout) -> th.Tensor:
-    """(B, N) bool: the actions the env may take for each observation's decision
-    (request options flagged valid in the observation; plans that fit memory)."""
-    L = layout
-    B, O, N = obs.shape[0], L.num_options, L.num_actions
-    o0, F = L.options_offset, L.option_features
-    opt_valid = obs[:, o0 : o0 + O * F : F] > 0.5
-    req = obs.new_zeros(B, N, dtype=th.bool)
-    req[:, :O] = opt_valid
-    req[:, O - 1] = True  # reject is always valid
-    plan = obs.new_zeros(B, N, dtype=th.bool)
-    if L.plan_valid:
-        plan[:, : L.num_plans] = th.as_tensor(L.plan_valid, device=obs.device)
-    else:
-        plan[:, : L.num_plans] = True
-    return th.where(obs[:, 0:1] > 0.5, plan, req)
-
-
-class OptionCritic(ContinuousCritic):
-    """SAC critic for score actions: ``Q(s, a) = q(s, argmax_valid a)``.
-
-    Each of the ``n_critics`` critics is an :class:`OptionScorer` giving a
-    value ``q(s, o)`` per action, and the continuous action (one score per
-    action) selects the one the env will take: the best-scored valid action.
-    The forward value is exactly that (hard) selection; gradients to the
-    actor flow through a softmax of the valid scores at ``temperature``
-    (straight-through), so raising the score of a better-valued action
-    raises Q.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        layout: FlatLayout,
-        scorer_arch: list[int],
-        temperature: float = 0.1,
-        reward_skip: bool = False,
-        value_bound: float | None = None,
-        dueling: bool = False,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.layout = layout
-        self.temperature = float(temperature)
-        act = kwargs.get("activation_fn", nn.ReLU)
-        net_arch = list(kwargs.get("net_arch", args[2] if len(args) > 2 else [256, 256]))
-        self.q_networks = []
-        for idx in range(self.n_critics):
-            q_net = OptionScorer(
-                layout,
-                net_arch,
-                scorer_arch,
-                act,
-                reward_skip=reward_skip,
-                bound=value_bound,
-                dueling=dueling,
-            )
-            self.add_module(f"qf{idx}", q_net)  # replaces the generic MLP of the same name
-            self.q_networks.append(q_net)
-
-    def _weights(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        valid = valid_actions(obs, self.layout)
-        scores = th.where(valid, actions, th.full_like(actions, -1e4))
-        hard = th.nn.functional.one_hot(scores.argmax(dim=1), actions.shape[1]).to(actions.dtype)
-        soft = th.softmax(scores / self.temperature, dim=1)
-        return hard + soft - soft.detach()
-
-    def forward(self, obs: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, ...]:
-        with th.set_grad_enabled(not self.share_features_extractor):
-            features = self.extract_features(obs, self.features_extractor)
-        w = self._weights(obs, actions)
-        return tuple((q_net(features) * w).sum(dim=1, keepdim=True) for q_net in self.q_networks)
-
-    def q1_forward(self, obs: th.Tensor, actions: th.Tensor) -> th.Tensor:
-        with th.no_grad():
-            features = self.extract_features(obs, self.features_extractor)
-        return (self.q_networks[0](features) * self._weights(obs, actions)).sum(dim=1, keepdim=True)
-
-
-class OptionScoringSACPolicy(SACPolicy):
-    """SAC policy with the option-scoring actor (continuous action mode).
-
-    Extra keyword arguments ``layout`` and ``critic_temperature`` (softmax
-    temperature of :class:`OptionCritic`'s actor gradient); ``net_arch`` may
-    be a list or ``{"pi", "scorer", "qf"}``.
-    """
-
-    def __init__(  # type: ignore[no-untyped-def]
-        self,
-        observation_space,
-        action_space,
-        lr_schedule,
-        *,
-        layout,
-        critic_temperature: float = 0.1,
-        critic_reward_skip: bool = False,
-        critic_value_bound: float | None = None,
-        critic_dueling: bool = False,
-        **kwargs,
-    ):
-        _check_box(observation_space)
-        self.layout = FlatLayout(**layout)
-        self.critic_temperature = float(critic_temperature)
-        self.critic_reward_skip = bool(critic_reward_skip)
-        self.critic_value_bound = critic_value_bound
-        self.critic_dueling = bool(critic_dueling)
-        arch = kwargs.get("net_arch")
-        if isinstance(arch, dict) and "scorer" in arch:
-            arch = dict(arch)
-            self.scorer_arch = list(arch.pop("scorer"))
-            kwargs["net_arch"] = arch
-        else:
-            self.scorer_arch = [64]
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
-    def make_actor(self, features_extractor: Any = None) -> Actor:
-        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
-        return OptionScoringActor(
-            **actor_kwargs, layout=self.layout, scorer_arch=self.scorer_arch
-        ).to(self.device)
-
-    def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
-        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
-        return OptionCritic(
-            **critic_kwargs,
-            layout=self.layout,
-            scorer_arch=self.scorer_arch,
-            temperature=self.critic_temperature,
-            reward_skip=self.critic_reward_skip,
-            value_bound=self.critic_value_bound,
-            dueling=self.critic_dueling,
-        ).to(self.device)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data["layout"] = asdict(self.layout)
-        data["critic_temperature"] = self.critic_temperature
-        data["critic_reward_skip"] = self.critic_reward_skip
-        data["critic_value_bound"] = self.critic_value_bound
-        data["critic_dueling"] = self.critic_dueling
-        if isinstance(data.get("net_arch"), dict):
-            data["net_arch"] = {**data["net_arch"], "scorer": self.scorer_arch}
-        else:
-            data["net_arch"] = {
-                "pi": data["net_arch"],
-                "qf": data["net_arch"],
-                "scorer": self.scorer_arch,
-            }
-        return data

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from gainnet_rl.envs import core
-from gainnet_rl.envs.params import TIER_NAMES, Params
+from gainnet_rl.envs.catalog import TIER_NAMES
+from gainnet_rl.envs.params import Params
 
 
 def _tiers(state: core.State, p: Params, b: int, e: int) -> str:

@@ -32,8 +32,9 @@ import numpy as np
 
 from gainnet_rl.config import ConfigError, scenario_names
 from gainnet_rl.envs import core
+from gainnet_rl.envs.catalog import TIER_NAMES
 from gainnet_rl.envs.engine import make_params
-from gainnet_rl.envs.params import TIER_NAMES, Params
+from gainnet_rl.envs.params import Params
 
 
 def uplink_rates_bps(p: Params, episodes: int = 50) -> np.ndarray:

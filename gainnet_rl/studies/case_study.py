@@ -14,8 +14,8 @@
    retrains it); an interrupted one resumes from its last checkpoint, so
    running the same command again after an interrupt continues the study.
 2. **Evaluation.** Every agent (the best model of each seed, through
-   :func:`gainnet_rl.agents.artifacts.load_policy` and
-   :func:`gainnet_rl.agents.evaluation.evaluate`) and every baseline, on the
+   :func:`gainnet_rl.evaluation.runs.load_policy` and
+   :func:`gainnet_rl.evaluation.rollout.evaluate`) and every baseline, on the
    same held-out seeds. Files written into OUT (each figure with the CSV
    behind it; every file written atomically):
 
@@ -61,14 +61,16 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from gainnet_rl.agents import artifacts
-from gainnet_rl.agents.artifacts import ModelLoadError
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.agents.comparison import beats
-from gainnet_rl.agents.evaluation import evaluate, format_table, summarize, trace
 from gainnet_rl.config import ConfigError, conf_dir, load_scenario
 from gainnet_rl.envs.engine import make_params
 from gainnet_rl.envs.params import Params
+from gainnet_rl.evaluation import runs as run_files
+from gainnet_rl.evaluation.comparison import beats
+from gainnet_rl.evaluation.rollout import evaluate, trace
+from gainnet_rl.evaluation.runs import ModelLoadError
+from gainnet_rl.evaluation.tables import format_table, summarize
+from gainnet_rl.io import atomic_write_text, save_fig, write_csv, write_json
 
 PROG = "gainnet-case-study"
 
@@ -335,13 +337,13 @@ def _read_json(path: Path) -> dict[str, Any]:
 def run_done(run_dir: Path) -> bool:
     """Did gainnet-train finish this run folder (status.json, and a saved model)?"""
     status = _read_json(run_dir / "status.json").get("status")
-    has_model = any((run_dir / d / artifacts.MODEL_FILE).is_file() for d in ("best", "final"))
+    has_model = any((run_dir / d / run_files.MODEL_FILE).is_file() for d in ("best", "final"))
     return status in DONE_STATUSES and has_model
 
 
 def _check_same_run(run: Run, case: CaseStudy, w_cloud: float | None) -> None:
     """Raise CaseStudyError if the folder holds a run of another agent, seed or scenario."""
-    cfg = artifacts.load_run_config(run.run_dir)
+    cfg = run_files.load_run_config(run.run_dir)
     found = {
         "agent": str(cfg.agent.name),
         "seed": int(cfg.seed),
@@ -398,8 +400,8 @@ def _remaining_minutes(run: Run) -> float | None:
             budget = None if v == "null" else float(v)
     if budget is None:
         return None
-    ckpt = artifacts.latest_checkpoint(run.run_dir)
-    used = float(_read_json(ckpt / artifacts.STATE_FILE).get("wall_time_s", 0.0)) if ckpt else 0.0
+    ckpt = run_files.latest_checkpoint(run.run_dir)
+    used = float(_read_json(ckpt / run_files.STATE_FILE).get("wall_time_s", 0.0)) if ckpt else 0.0
     return max(budget - used / 60.0, 0.05)
 
 
@@ -455,7 +457,7 @@ def train_runs(
             log(f"  {run.name}: finished earlier, reused ({run.run_dir}){note}")
             continue
         cmd = fresh
-        if (run.run_dir / artifacts.CONFIG_FILE).is_file():
+        if (run.run_dir / run_files.CONFIG_FILE).is_file():
             # started earlier: resume (from its last checkpoint, or from step 0 in the
             # same folder if none was written), never delete what it holds
             _check_same_run(run, case, w)
@@ -568,7 +570,7 @@ class Policy:
 
 def load_agent(run_dir: Path) -> Policy:
     """The best model of a run folder, as a :class:`Policy`."""
-    policy, cfg, _ = artifacts.load_policy(run_dir, "best", device="cpu")
+    policy, cfg, _ = run_files.load_policy(run_dir, "best", device="cpu")
     scen = OmegaConf.to_container(cfg.scenario, resolve=True)
     assert isinstance(scen, dict)
     return Policy(
@@ -723,7 +725,7 @@ def learning_curves(
                     "reward_ci_high": levels[name][2],
                 }
             )
-    artifacts.write_csv(out / "learning_curves.csv", rows)
+    write_csv(out / "learning_curves.csv", rows)
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.0, 4.8))
@@ -739,7 +741,7 @@ def learning_curves(
         f"{case.name}: learning curves (seeds {eval_seeds[0]}..{eval_seeds[-1]})", fontsize=10
     )
     _grid_and_legend_right(ax)
-    artifacts.save_fig(fig, out / "learning_curves.png")
+    save_fig(fig, out / "learning_curves.png")
 
 
 # ------------------------------------------------------------------ b. QoS against load
@@ -787,7 +789,7 @@ def qos_vs_load(
                 row.update({f"{m}_mean": mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
             row.update(n=n, ci_over=over, episodes_per_policy=len(seeds))
             rows.append(row)
-    artifacts.write_csv(out / "qos_vs_load.csv", rows)
+    write_csv(out / "qos_vs_load.csv", rows)
 
     plt = _plt()
     labels = {
@@ -829,7 +831,7 @@ def qos_vs_load(
         "agents: 95% CI over training seeds)",
         fontsize=10,
     )
-    artifacts.save_fig(fig, out / "qos_vs_load.png")
+    save_fig(fig, out / "qos_vs_load.png")
     return raw
 
 
@@ -918,7 +920,7 @@ def cost_quality(
     )
     for r, f in zip(rows, front, strict=True):
         r["pareto"] = bool(f)
-    artifacts.write_csv(out / "cost_quality.csv", rows)
+    write_csv(out / "cost_quality.csv", rows)
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8.4, 5.0))
@@ -969,7 +971,7 @@ def cost_quality(
         fontsize=9,
     )
     _grid_and_legend_right(ax)
-    artifacts.save_fig(fig, out / "cost_quality.png")
+    save_fig(fig, out / "cost_quality.png")
 
 
 # ------------------------------------------------------------------ d./e. per-frame traces
@@ -1076,7 +1078,7 @@ def robustness(
                         "event_start_s": event_s if cond != "none" else float("nan"),
                     }
                 )
-    artifacts.write_csv(out / "robustness.csv", rows)
+    write_csv(out / "robustness.csv", rows)
 
     plt = _plt()
     conds = list(traces)
@@ -1110,7 +1112,7 @@ def robustness(
         f"training seed pooled; {n_ep} episodes per agent",
         fontsize=10,
     )
-    artifacts.save_fig(fig, out / "robustness.png")
+    save_fig(fig, out / "robustness.png")
 
 
 def knowledge_flow(
@@ -1157,7 +1159,7 @@ def knowledge_flow(
                 ls="-" if on else "--",
                 label=f"{name}, knowledge flow {'on' if on else 'off'}",
             )
-    artifacts.write_csv(out / "knowledge_flow.csv", rows)
+    write_csv(out / "knowledge_flow.csv", rows)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"{case.quality_label} of requests served, per frame")
     ax.set_title(
@@ -1165,7 +1167,7 @@ def knowledge_flow(
         fontsize=10,
     )
     _grid_and_legend_right(ax)
-    artifacts.save_fig(fig, out / "knowledge_flow.png")
+    save_fig(fig, out / "knowledge_flow.png")
 
 
 # ------------------------------------------------------------------ table
@@ -1207,7 +1209,7 @@ def table(
             else f"{name}: reward CI ({ci}) not entirely above: {', '.join(lost)}"
         )
     text = "\n".join([head, "", format_table(summary), "", *verdicts]) + "\n"
-    artifacts.atomic_write_text(out / "table.md", text)
+    atomic_write_text(out / "table.md", text)
     return text
 
 
@@ -1256,7 +1258,7 @@ def run_case_study(
     agents: dict[str, list[Policy]] = {}
     for r in main:
         agents.setdefault(r.agent, []).append(load_agent(r.run_dir))
-    ref_cfg = artifacts.load_run_config(main[0].run_dir)
+    ref_cfg = run_files.load_run_config(main[0].run_dir)
     scenario = OmegaConf.to_container(ref_cfg.scenario, resolve=True)
     assert isinstance(scenario, dict)
     params = make_params(scenario)
@@ -1361,7 +1363,7 @@ def run_case_study(
     }
     if "summary.json" not in summary["files"]:
         summary["files"] = sorted([*summary["files"], "summary.json"])
-    artifacts.write_json(out / "summary.json", summary)
+    write_json(out / "summary.json", summary)
     log(text)
     log(f"{PROG}: done in {t_end - t_start:.0f} s; files in {out}")
     return summary

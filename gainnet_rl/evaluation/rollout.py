@@ -1,35 +1,24 @@
-"""One evaluation path for heuristics and learned agents alike.
+"""The one rollout loop, for heuristics and learned agents alike.
 
 :func:`evaluate` runs one episode per seed on the batched vector env (sub-env
 i seeded with ``seeds[i]``, so each episode is exactly what a scalar env
 reset with that seed would play) and returns each episode's KPIs;
-:func:`summarize` turns them into means and 95% confidence intervals.
+:func:`trace` returns per-frame series of the same episodes.
+:func:`gainnet_rl.evaluation.tables.summarize` turns KPIs into means and 95%
+confidence intervals.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from gainnet_rl.envs import core
 from gainnet_rl.envs.params import Params
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
-
-#: KPIs reported in tables, in order, with their display names and units.
-TABLE_METRICS: dict[str, str] = {
-    "reward": "episode reward",
-    "deadline_met_ratio": "deadline-met ratio",
-    "p95_latency_s": "p95 latency (s)",
-    "mean_quality": "mean quality",
-    "energy_j": "energy (J)",
-    "cloud_cost_usd": "cloud cost ($)",
-    "dropped": "drops",
-}
 
 PolicyFactory = Callable[[GainNetVectorEnv], Any]
 
@@ -59,18 +48,18 @@ def evaluate(
         dict of metric name -> (len(seeds),) array (see
         :func:`gainnet_rl.envs.core.episode_metrics`).
     """
-    return _play(
+    return play(
         make_policy, params, seeds, action_mode, observation, deterministic, option_outcomes
     )
 
 
-#: ``on_step(env, slot_before, rewards, truncated, infos, live)`` of :func:`_play`.
+#: ``on_step(env, slot_before, rewards, truncated, infos, live)`` of :func:`play`.
 StepHook = Callable[
     [GainNetVectorEnv, np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray], None
 ]
 
 
-def _play(
+def play(
     make_policy: PolicyFactory,
     params: Params,
     seeds: Sequence[int],
@@ -126,58 +115,6 @@ def _play(
             done |= newly
     env.close()
     return results
-
-
-def summarize(
-    results: Mapping[str, np.ndarray], level: float = 0.95
-) -> dict[str, dict[str, float]]:
-    """Mean and two-sided ``level`` confidence interval (Student t) per metric.
-
-    Returns {metric: {"mean", "ci_low", "ci_high", "half_width", "n"}}.
-    """
-    out: dict[str, dict[str, float]] = {}
-    for k, v in results.items():
-        x = np.asarray(v, dtype=float)
-        n = x.size
-        mean = float(x.mean())
-        half = (
-            float(stats.t.ppf(0.5 + level / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-            if n > 1
-            else float("nan")
-        )
-        out[k] = {
-            "mean": mean,
-            "ci_low": mean - half,
-            "ci_high": mean + half,
-            "half_width": half,
-            "n": n,
-        }
-    return out
-
-
-def format_table(
-    rows: Mapping[str, Mapping[str, Mapping[str, float]]],
-    metrics: Mapping[str, str] = TABLE_METRICS,
-) -> str:
-    """A Markdown table: one row per policy, ``mean ± half-width`` per metric."""
-    head = "| policy | " + " | ".join(metrics.values()) + " |"
-    sep = "|---|" + "---|" * len(metrics)
-    lines = [head, sep]
-    for name, summ in rows.items():
-        cells = []
-        for k in metrics:
-            m = summ[k]
-            cells.append(_fmt(m["mean"], m["half_width"]))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _fmt(mean: float, half: float) -> str:
-    mag = max(abs(mean), abs(half) if math.isfinite(half) else 0.0)
-    digits = 3 if mag < 10 else 2 if mag < 100 else 1 if mag < 1000 else 0
-    if not math.isfinite(half):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
 #: Per-frame series returned by :func:`trace`, each (len(seeds), frames).
@@ -242,7 +179,7 @@ def trace(
         series[-1, go, s.slot[go] // K] += s.ep_totals[go, col] - drawn[go]
         drawn[go] = s.ep_totals[go, col]
 
-    ep = _play(
+    ep = play(
         make_policy,
         params,
         seeds,

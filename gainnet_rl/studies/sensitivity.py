@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from gainnet_rl.agents import artifacts
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.agents.evaluation import evaluate
 from gainnet_rl.config import ConfigError, load_scenario, scenario_names
 from gainnet_rl.envs.engine import make_params
 from gainnet_rl.envs.params import POOLS, build_params
+from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.io import atomic_write_text, save_fig, write_csv, write_json
 
 #: The config value each pool scales.
 POOL_KEYS = {
@@ -203,7 +203,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
             ax.text(j, i, txt, ha="center", va="center", color="w" if val[i, j] < 60 else "k")
     fig.colorbar(im, ax=ax, label="largest |change| of reward, met ratio, p95 (%)")
     ax.set_title("greedy_utility: pools halved / doubled (* binds: >= 5% and > 3 SE)", fontsize=9)
-    artifacts.save_fig(fig, path)
+    save_fig(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,10 +254,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['met_2']:.3f} | {r['met_drop_points']:.1f} |"
             for r in loads
         ]
-        artifacts.write_csv(out / "loads.csv", loads)
-    artifacts.atomic_write_text(out / "table.md", "\n".join(text) + "\n")
-    artifacts.write_csv(out / "sensitivity.csv", rows)
-    artifacts.write_json(
+        write_csv(out / "loads.csv", loads)
+    atomic_write_text(out / "table.md", "\n".join(text) + "\n")
+    write_csv(out / "sensitivity.csv", rows)
+    write_json(
         out / "summary.json",
         {"seeds": seeds, "policy": "greedy_utility", "binds": binds, "loads": loads},
     )

@@ -19,11 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gainnet_rl.agents import artifacts
 from gainnet_rl.agents.baselines import HEURISTICS, PLAN_SEARCH_SEEDS
-from gainnet_rl.agents.evaluation import evaluate, format_table, summarize
 from gainnet_rl.config import ConfigError, scenario_names
 from gainnet_rl.envs.engine import make_params
+from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.evaluation.tables import format_table, summarize
+from gainnet_rl.io import atomic_write_text, write_json
 
 
 def run(scenario: str, load: float | None, seeds: list[int], policies: list[str]) -> dict[str, Any]:
@@ -100,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         data: dict[str, Any] = {"runs": results}
         if len(results) == 1:
             data.update(results[0])
-        artifacts.write_json(args.out, data)
+        write_json(args.out, data)
         command = "gainnet-baselines " + " ".join(argv if argv is not None else sys.argv[1:])
-        artifacts.atomic_write_text(
+        atomic_write_text(
             args.out.with_suffix(".md"), f"`{command}`\n\n" + "\n\n".join(texts) + "\n"
         )
     return 0

@@ -4,7 +4,7 @@ Loads the policy (a run folder's ``best/`` model by default, a model folder,
 or a ``model.zip``) and the config it was trained with, plays N evaluation
 seeds with the policy and each baseline on the same episodes, and prints and
 writes the mean and 95% confidence interval of every metric (CSV, JSON,
-Markdown; see :mod:`gainnet_rl.agents.comparison`).
+Markdown; see :mod:`gainnet_rl.evaluation.comparison`).
 
     gainnet-evaluate runs/2024-01-01/12-00-00_maskable_ppo_small_load1.0_seed0
     gainnet-evaluate RUN_DIR --scenario medium --episodes 30     # generalisation
@@ -17,10 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from gainnet_rl.agents import artifacts
-from gainnet_rl.agents.artifacts import ModelLoadError
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.config import ConfigError, scenario_names
+from gainnet_rl.evaluation import runs
+from gainnet_rl.evaluation.runs import ModelLoadError
 
 
 def _default_out(model_dir: Path, run_dir: Path, scenario: str, load: float) -> Path:
@@ -81,16 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     # imported here so that --help stays fast
     import torch
 
-    from gainnet_rl.agents.train import evaluate_run
+    from gainnet_rl.evaluation.comparison import evaluate_run
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     from gainnet_rl.envs.engine import make_params
 
     try:
-        model_dir = artifacts.resolve_model_dir(args.path, args.model)
-        cfg_path = artifacts.find_config(model_dir)
-        cfg = artifacts.load_run_config(model_dir)
+        model_dir = runs.resolve_model_dir(args.path, args.model)
+        cfg_path = runs.find_config(model_dir)
+        cfg = runs.load_run_config(model_dir)
         assert cfg_path is not None
         run_dir = cfg_path.parent
         cfg.device = args.device

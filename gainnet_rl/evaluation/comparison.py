@@ -24,11 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig
 
-from gainnet_rl.agents import artifacts
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.agents.evaluation import evaluate, format_table, summarize
+from gainnet_rl.envs.engine import make_params
 from gainnet_rl.envs.params import Params
+from gainnet_rl.evaluation import runs
+from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.evaluation.tables import format_table, summarize
+from gainnet_rl.io import atomic_write_text, write_json
 
 Summary = dict[str, dict[str, float]]
 
@@ -96,12 +100,12 @@ def write_results(
     else:
         verdict = f"{agent}: 95% CI of the reward not entirely above: {', '.join(lost)}"
     text = "\n".join([head, format_table(summary), "", verdict])
-    artifacts.write_json(
+    write_json(
         out_dir / "summary.json", {**dict(meta), "agent": agent, "summary": summary, "beats": win}
     )
-    artifacts.atomic_write_text(out_dir / "table.md", text + "\n")
-    artifacts.atomic_write_text(out_dir / "results.csv", _results_csv(summary))
-    artifacts.atomic_write_text(out_dir / "episodes.csv", _episodes_csv(raw, seeds))
+    atomic_write_text(out_dir / "table.md", text + "\n")
+    atomic_write_text(out_dir / "results.csv", _results_csv(summary))
+    atomic_write_text(out_dir / "episodes.csv", _episodes_csv(raw, seeds))
     return summary, text
 
 
@@ -130,3 +134,52 @@ def _episodes_csv(raw: Mapping[str, Mapping[str, np.ndarray]], seeds: Sequence[i
         for i, seed in enumerate(seeds):
             w.writerow([name, seed, *(float(res[m][i]) for m in metrics)])
     return buf.getvalue()
+
+
+def evaluate_run(
+    run_dir: Path,
+    cfg: DictConfig,
+    out_dir: Path | None = None,
+    scenario: Any = None,
+    load: float | None = None,
+    episodes: int | None = None,
+    first_seed: int | None = None,
+    which: str | None = None,
+    baselines: Sequence[str] | None = None,
+) -> tuple[dict[str, Any], str]:
+    """Evaluate the run's saved policy beside the baselines and write the tables.
+
+    Defaults come from ``cfg.evaluate``; ``scenario``/``load`` evaluate on
+    another network or load (generalisation). Returns (summary, text).
+    """
+    which = which or str(cfg.evaluate.model)
+    policy, _, model_dir = runs.load_policy(run_dir, which, device=str(cfg.device))
+    if scenario is None:
+        params = make_params(cfg.scenario, load)
+    else:
+        params = make_params(scenario, load)
+    episodes = int(episodes if episodes is not None else cfg.evaluate.episodes)
+    first = int(first_seed if first_seed is not None else cfg.evaluate.first_seed)
+    seeds = list(range(first, first + episodes))
+    base = list(baselines if baselines is not None else cfg.evaluate.baselines)
+    name = str(cfg.agent.name)
+    raw = compare(
+        name,
+        policy,
+        params,
+        seeds,
+        cfg.agent.action_mode,
+        cfg.env.observation,
+        base,
+        bool(cfg.env.get("option_outcomes", True)),
+    )
+    meta = {
+        "scenario": params.name,
+        "load": params.load,
+        "trained_on": {"scenario": cfg.scenario.name, "load": cfg.scenario.load},
+        "seeds": seeds,
+        "model": str(model_dir),
+        "num_timesteps": int(policy.model.num_timesteps),
+    }
+    out = out_dir or (Path(run_dir) / "eval")
+    return write_results(out, raw, meta, name)

@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
-from gainnet_rl.agents import artifacts
-from gainnet_rl.agents.evaluation import TABLE_METRICS, summarize
+from gainnet_rl.evaluation.runs import CONFIG_FILE
+from gainnet_rl.evaluation.tables import TABLE_METRICS, summarize
+from gainnet_rl.io import save_fig, write_csv
 
 PLOTTED = {"reward": "mean episode reward", "deadline_met_ratio": "deadline-met ratio"}
 SIZE_ORDER = {"small": 0, "medium": 1, "large": 2}
@@ -44,13 +45,13 @@ def find_runs(sweep_dir: Path) -> list[Path]:
     runs = [
         p.parent.parent
         for p in sorted(Path(sweep_dir).rglob("eval/episodes.csv"))
-        if (p.parent.parent / artifacts.CONFIG_FILE).is_file()
+        if (p.parent.parent / CONFIG_FILE).is_file()
     ]
     return sorted(set(runs))
 
 
 def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
-    cfg = OmegaConf.load(run / artifacts.CONFIG_FILE)
+    cfg = OmegaConf.load(run / CONFIG_FILE)
     info = {
         "run": str(run),
         "agent": str(cfg.agent.name),
@@ -167,7 +168,7 @@ def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
         axes.flat[1].plot([], [], ls="--", color="gray", alpha=0.6, label="agent (dashed)")
         axes.flat[1].legend(fontsize=8)
     fig.suptitle(f"{PLOTTED.get(metric, metric)} against load (95% CI)")
-    artifacts.save_fig(fig, path)
+    save_fig(fig, path)
 
 
 def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
@@ -188,8 +189,8 @@ def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
         "report.csv": out_dir / "report.csv",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_csv(files["runs.csv"], per_run)
-    artifacts.write_csv(files["report.csv"], pooled)
+    write_csv(files["runs.csv"], per_run)
+    write_csv(files["report.csv"], pooled)
     for metric in PLOTTED:
         p = out_dir / f"{metric}_vs_load.png"
         plot(pooled, metric, p)

@@ -17,24 +17,22 @@ checkpoint complete and loadable.
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import json
-import math
 import os
 import pickle
 import shutil
 import time
 import warnings
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+
+from gainnet_rl.io import atomic_write, atomic_write_text, fsync_dir, write_json
 
 MODEL_FILE = "model.zip"
 VECNORM_FILE = "vecnormalize.pkl"
@@ -50,96 +48,7 @@ class ModelLoadError(RuntimeError):
     """A saved model or run folder is missing, incomplete or unreadable."""
 
 
-# ------------------------------------------------------------------ atomic writes
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def save_fig(fig: Any, path: Path) -> None:
-    """Lay out a matplotlib figure, save it as PNG atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, default=_json_default) + "\n")
-
-
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    """CSV of dict rows (columns in order of first appearance); floats as repr,
-    NaN/inf as empty cells, booleans as true/false."""
-    cols: list[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: _cell(v) for k, v in r.items()})
-    return buf.getvalue()
-
-
-def _cell(v: Any) -> Any:
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v)).lower()
-    if isinstance(v, (float, np.floating)):
-        return "" if not math.isfinite(float(v)) else repr(float(v))
-    return v
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write :func:`csv_text` of ``rows`` to ``path`` atomically."""
-    atomic_write_text(path, csv_text(rows))
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"not JSON serialisable: {type(x)!r}")
-
-
-# ------------------------------------------------------------------ model dirs
-
-
-def _unwrap_vecnormalize(env: Any) -> Any:
+def unwrap_vecnormalize(env: Any) -> Any:
     from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 
     while isinstance(env, VecEnvWrapper):
@@ -153,7 +62,7 @@ def _write_model_files(
     directory: Path, model: Any, meta: dict[str, Any], replay_buffer: bool
 ) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    vecnorm = _unwrap_vecnormalize(model.get_env())
+    vecnorm = unwrap_vecnormalize(model.get_env())
     if vecnorm is not None:
         atomic_write(directory / VECNORM_FILE, vecnorm.save)
     if replay_buffer and getattr(model, "replay_buffer", None) is not None:
@@ -191,7 +100,7 @@ def save_checkpoint(
         shutil.rmtree(tmp)
     _write_model_files(tmp, model, {"checkpoint": name}, replay_buffer=replay_buffer)
     write_json(tmp / STATE_FILE, {**state, "num_timesteps": int(model.num_timesteps)})
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     if final.exists():  # same step saved again (e.g. the end of a run): replace it
         old = root / f".old-{name}-{os.getpid()}"
         os.replace(final, old)
@@ -199,7 +108,7 @@ def save_checkpoint(
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    _fsync_dir(root)
+    fsync_dir(root)
     atomic_write_text(root / LATEST, name + "\n")
     for old_ckpt in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
         shutil.rmtree(old_ckpt, ignore_errors=True)

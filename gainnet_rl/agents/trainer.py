@@ -1,0 +1,565 @@
+"""Training an SB3 agent on a GainNet scenario: :func:`train` takes the
+composed config and a run folder, so it is equally callable from the
+``gainnet-train`` CLI (:mod:`gainnet_rl.agents.train`), Python, tests or
+notebooks. Config: ``gainnet_rl/conf/train.yaml`` with the
+groups ``agent`` (maskable_ppo, ppo, sac) and ``scenario`` (small, medium,
+large)::
+
+    gainnet-train agent=sac scenario=medium scenario.load=1.5 seed=3
+    gainnet-train train.resume=runs/2024-01-01/12-00-00_maskable_ppo_small_load1.0_seed0
+    gainnet-train -m scenario=small,medium,large scenario.load=0.5,1.0,1.5 seed=0,1,2
+
+The run folder (``hydra.run.dir``; one subfolder per job in a multirun)::
+
+    config.yaml        the resolved config (the one gainnet-evaluate reloads)
+    command.txt        the exact command line(s), one block per session
+    versions.json      python, platform, package versions, git commit
+    tb/                TensorBoard events (SB3's keys, network/, eval/)
+    evaluations.csv    the periodic evaluations
+    checkpoints/       step_<N>/ model + VecNormalize + replay buffer + state, latest
+    best/ final/       the best model by periodic evaluation, the last model
+    eval/              the final table: agent beside every baseline (CSV, JSON, Markdown)
+    status.json        running / interrupted / finished, steps, wall time
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.utils import LinearSchedule, set_random_seed
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from gainnet_rl.agents.baselines import HEURISTICS
+from gainnet_rl.agents.callbacks import (
+    CheckpointCallback,
+    NetworkKPICallback,
+    PeriodicEvalCallback,
+    RunState,
+    WallClockCallback,
+)
+from gainnet_rl.agents.policies import flat_layout
+from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
+from gainnet_rl.agents.wrappers import TimeAwareTermination
+from gainnet_rl.config import ConfigError
+from gainnet_rl.envs.engine import ACTION_MODES, OBSERVATION_MODES, make_params
+from gainnet_rl.envs.params import Params
+from gainnet_rl.evaluation import runs
+from gainnet_rl.evaluation.comparison import evaluate_run
+from gainnet_rl.io import atomic_write_text, write_json
+
+#: Keys of the ``agent`` group that describe the agent rather than being
+#: constructor arguments of its SB3 class.
+AGENT_META_KEYS = ("name", "action_mode")
+#: Agent keys that accept a schedule: ``lin_<v>`` decays linearly from v to 0.
+SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
+#: Config keys a resumed run may change (everything else is fixed by the run).
+RESUMABLE_PREFIXES = ("train.", "evaluate.", "device", "torch_threads")
+#: Training seeds of resumed sessions are shifted by this per session, so a
+#: resumed run plays new episodes, still disjoint from the evaluation seeds.
+SESSION_SEED_STRIDE = 1_000_000
+#: Packages whose versions go into versions.json.
+PACKAGES = (
+    "gainnet-rl",
+    "numpy",
+    "scipy",
+    "gymnasium",
+    "torch",
+    "stable-baselines3",
+    "sb3-contrib",
+    "hydra-core",
+    "omegaconf",
+    "tensorboard",
+)
+
+
+def _run_dir_resolver(resume: Any, default: str) -> str:
+    return str(resume) if resume not in (None, "", "null", "None") else default
+
+
+OmegaConf.register_new_resolver("gainnet_run_dir", _run_dir_resolver, replace=True)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _int(cfg: DictConfig, key: str, lo: int) -> int:
+    v = OmegaConf.select(cfg, key)
+    if not (isinstance(v, int) and not isinstance(v, bool)) or v < lo:
+        raise ConfigError(f"{key}={v!r} is invalid: must be an integer >= {lo}")
+    return v
+
+
+def train_seeds(cfg: DictConfig, session: int = 0) -> tuple[int, int]:
+    """First and last training seed: sub-env i of session k starts from
+    ``seed * env.num_envs + i + k * SESSION_SEED_STRIDE``."""
+    first = int(cfg.seed) * int(cfg.env.num_envs) + session * SESSION_SEED_STRIDE
+    return first, first + int(cfg.env.num_envs) - 1
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError naming the key, the value and the allowed range."""
+    _int(cfg, "seed", 0)
+    _int(cfg, "env.num_envs", 1)
+    _int(cfg, "train.total_timesteps", 1)
+    _int(cfg, "train.eval_freq", 1)
+    _int(cfg, "train.eval_episodes", 1)
+    _int(cfg, "train.eval_first_seed", 0)
+    _int(cfg, "train.checkpoint_freq", 1)
+    _int(cfg, "train.keep_checkpoints", 1)
+    _int(cfg, "evaluate.episodes", 2)
+    _int(cfg, "evaluate.first_seed", 0)
+    _int(cfg, "torch_threads", 0)
+    mm = cfg.train.max_minutes
+    if mm is not None and not (isinstance(mm, (int, float)) and mm > 0):
+        raise ConfigError(f"train.max_minutes={mm!r} is invalid: must be null or a number > 0")
+    if cfg.env.observation not in OBSERVATION_MODES:
+        raise ConfigError(
+            f"env.observation={cfg.env.observation!r} is invalid: must be one of "
+            f"{list(OBSERVATION_MODES)}"
+        )
+    mode = cfg.agent.get("action_mode")
+    if mode not in ACTION_MODES:
+        raise ConfigError(
+            f"agent.action_mode={mode!r} is invalid: must be one of {list(ACTION_MODES)}"
+        )
+    target = str(cfg.agent.get("_target_"))
+    try:
+        cls = get_class(target)
+    except Exception:
+        raise ConfigError(
+            f"agent._target_={target!r} is invalid: must be an importable SB3 algorithm class"
+        ) from None
+    name = cls.__name__
+    if name in ("SAC", "TD3", "DDPG") and mode != "continuous":
+        raise ConfigError(f"agent.action_mode={mode!r} is invalid for {name}: must be continuous")
+    if name == "MaskablePPO" and mode != "discrete":
+        raise ConfigError(
+            f"agent.action_mode={mode!r} is invalid for MaskablePPO: must be discrete"
+        )
+    policy = str(cfg.agent.get("policy", "MlpPolicy"))
+    if "OptionScoring" in policy:
+        if cfg.env.observation != "flat":
+            raise ConfigError(
+                f"env.observation={cfg.env.observation!r} is invalid for agent.policy={policy}: "
+                "option-scoring policies read the flat observation"
+            )
+        if cfg.env.normalize_obs:
+            raise ConfigError(
+                f"env.normalize_obs=true is invalid for agent.policy={policy}: option-scoring "
+                "policies read the decision-type flags of the raw (already scaled) observation"
+            )
+    if cfg.env.normalize_reward not in ("auto", True, False):
+        raise ConfigError(
+            f"env.normalize_reward={cfg.env.normalize_reward!r} is invalid: must be auto, true "
+            "or false"
+        )
+    if cfg.env.option_outcomes not in (True, False):
+        raise ConfigError(
+            f"env.option_outcomes={cfg.env.option_outcomes!r} is invalid: must be true or false"
+        )
+    if cfg.env.episode_end not in ("auto", "bootstrap", "terminal"):
+        raise ConfigError(
+            f"env.episode_end={cfg.env.episode_end!r} is invalid: must be auto, bootstrap or "
+            "terminal"
+        )
+    if cfg.evaluate.model not in ("best", "final"):
+        raise ConfigError(
+            f"evaluate.model={cfg.evaluate.model!r} is invalid: must be best or final"
+        )
+    unknown = [b for b in cfg.evaluate.baselines if b not in HEURISTICS]
+    if unknown:
+        raise ConfigError(
+            f"evaluate.baselines has unknown {unknown}: must be among {list(HEURISTICS)}"
+        )
+    dev = str(cfg.device)
+    if dev != "auto" and not (dev == "cpu" or dev.startswith("cuda") or dev == "mps"):
+        raise ConfigError(f"device={dev!r} is invalid: must be auto, cpu, cuda[:i] or mps")
+    # seeds: training, periodic evaluation and the final table must not share episodes
+    t0, t1 = train_seeds(cfg)
+    ranges = {
+        "evaluate": (cfg.evaluate.first_seed, cfg.evaluate.first_seed + cfg.evaluate.episodes - 1),
+        "train.eval": (
+            cfg.train.eval_first_seed,
+            cfg.train.eval_first_seed + cfg.train.eval_episodes - 1,
+        ),
+    }
+    for what, (a, b) in ranges.items():
+        if a <= t1 and t0 <= b:
+            raise ConfigError(
+                f"seed={cfg.seed} is invalid: training seeds {t0}..{t1} overlap the {what} "
+                f"seeds {a}..{b}; choose another seed or {what}.first_seed"
+            )
+
+
+# ---------------------------------------------------------------- building
+
+
+def _on_policy(cfg: DictConfig) -> bool:
+    return issubclass(get_class(str(cfg.agent._target_)), OnPolicyAlgorithm)
+
+
+def env_choices(cfg: DictConfig) -> tuple[bool, str]:
+    """(normalize_reward, episode_end) with ``auto`` resolved for the agent."""
+    on = _on_policy(cfg)
+    norm = cfg.env.normalize_reward
+    norm = on if norm == "auto" else bool(norm)
+    end = cfg.env.episode_end
+    end = ("bootstrap" if on else "terminal") if end == "auto" else str(end)
+    return norm, end
+
+
+def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
+    """The training VecEnv: GainNetSB3VecEnv (+ TimeAwareTermination, VecNormalize)."""
+    norm_reward, episode_end = env_choices(cfg)
+    env: VecEnv = GainNetSB3VecEnv(
+        int(cfg.env.num_envs),
+        params,
+        action_mode=cfg.agent.action_mode,
+        observation=cfg.env.observation,
+        option_outcomes=bool(cfg.env.option_outcomes),
+        seed=train_seeds(cfg, session)[0],
+    )
+    if episode_end == "terminal":
+        env = TimeAwareTermination(env)
+    if cfg.env.normalize_obs or norm_reward:
+        env = VecNormalize(
+            env,
+            norm_obs=bool(cfg.env.normalize_obs),
+            norm_reward=norm_reward,
+            clip_obs=float(cfg.env.clip_obs),
+            clip_reward=float(cfg.env.clip_reward),
+            gamma=float(cfg.agent.get("gamma", 0.99)),
+        )
+    return env
+
+
+def agent_kwargs(cfg: DictConfig, params: Params) -> dict[str, Any]:
+    """The agent group as constructor arguments (policy class resolved, layout filled)."""
+    kw = OmegaConf.to_container(cfg.agent, resolve=True)
+    assert isinstance(kw, dict)
+    for k in AGENT_META_KEYS:
+        kw.pop(k, None)
+    for k in SCHEDULE_KEYS:
+        v = kw.get(k)
+        if isinstance(v, str):
+            try:
+                start = float(v.removeprefix("lin_")) if v.startswith("lin_") else None
+            except ValueError:
+                start = None
+            if start is None or start < 0:
+                raise ConfigError(
+                    f"agent.{k}={v!r} is invalid: must be a number or lin_<start> "
+                    "(linear decay from start to 0 over the run)"
+                )
+            kw[k] = LinearSchedule(start, 0.0, 1.0)
+    policy = kw.get("policy", "MlpPolicy")
+    if isinstance(policy, str) and "." in policy:
+        policy_cls = get_class(policy)
+        kw["policy"] = policy_cls
+        if "OptionScoring" in policy_cls.__name__:
+            pk = dict(kw.get("policy_kwargs") or {})
+            pk["layout"] = flat_layout(params, bool(cfg.env.option_outcomes))
+            kw["policy_kwargs"] = pk
+    return kw
+
+
+def build_model(cfg: DictConfig, env: VecEnv, params: Params) -> Any:
+    kw = agent_kwargs(cfg, params)
+    target = kw.pop("_target_")
+    return instantiate(
+        {"_target_": target, "_convert_": "all"},
+        env=env,
+        seed=int(cfg.seed),
+        device=str(cfg.device),
+        verbose=0,
+        **kw,
+    )
+
+
+def make_logger(run_dir: Path, verbose: int, purge_step: int | None = None) -> Logger:
+    """SB3 logger writing TensorBoard events to ``run_dir/tb`` (and stdout if verbose).
+
+    ``purge_step`` (on resume): TensorBoard drops events logged at or after
+    this step by the interrupted session, so the curves continue cleanly.
+    """
+    folder = str(run_dir / "tb")
+    tb = TensorBoardOutputFormat(folder)
+    if purge_step is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb.writer.close()
+        tb.writer = SummaryWriter(log_dir=folder, purge_step=purge_step)
+    formats = [tb] + ([make_output_format("stdout", folder)] if verbose else [])
+    return Logger(folder=folder, output_formats=formats)
+
+
+# ---------------------------------------------------------------- run folder
+
+
+def versions() -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {},
+    }
+    for pkg in PACKAGES:
+        try:
+            out["packages"][pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out["packages"][pkg] = None
+    out["torch_threads"] = torch.get_num_threads()
+    try:
+        root = Path(__file__).resolve().parents[2]
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            out["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def _write_command(run_dir: Path, argv: Sequence[str], overrides: Sequence[str]) -> None:
+    prog = Path(argv[0]).name if argv else "gainnet-train"
+    if prog.endswith(".py") or prog in ("python", "python3", "__main__.py"):
+        prog = "gainnet-train"
+    block = [
+        f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  cwd: {os.getcwd()}",
+        shlex.join([prog, *argv[1:]]),
+        "# this job alone:",
+        shlex.join(["gainnet-train", *overrides]),
+    ]
+    path = run_dir / "command.txt"
+    old = path.read_text() if path.is_file() else ""
+    atomic_write_text(path, old + "\n".join(block) + "\n\n")
+
+
+def _write_status(run_dir: Path, **fields: Any) -> None:
+    path = run_dir / "status.json"
+    old: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    write_json(path, {**old, **fields, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def _truncate_evaluations(run_dir: Path, steps: int) -> None:
+    """Drop the evaluations an interrupted session logged after its last checkpoint."""
+    path = run_dir / "evaluations.csv"
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    kept = [lines[0]] + [ln for ln in lines[1:] if int(float(ln.split(",", 1)[0])) <= steps]
+    atomic_write_text(path, "".join(kept))
+
+
+def resume_config(saved: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The saved run config with this invocation's resumable overrides applied.
+
+    Only ``train.*``, ``evaluate.*``, ``device`` and ``torch_threads`` may
+    change (e.g. ``train.total_timesteps`` to train longer); anything else
+    raises ConfigError, since the saved model depends on it.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = saved.copy()
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    for o in parsed:
+        key = o.key_or_group
+        if key == "train.resume" or key.startswith("hydra"):
+            continue
+        if o.is_sweep_override():
+            raise ConfigError(f"override {o.input_line!r} is invalid with train.resume: no sweeps")
+        if not key.startswith(RESUMABLE_PREFIXES):
+            current = (
+                OmegaConf.select(saved, f"{key}.name")
+                if key in ("agent", "scenario")
+                else (OmegaConf.select(saved, key))
+            )
+            value = o.value()
+            if current == value:
+                continue
+            raise ConfigError(
+                f"{key}={value!r} is invalid with train.resume: the run was trained with "
+                f"{key}={current!r}; only train.*, evaluate.*, device and torch_threads may change"
+            )
+        OmegaConf.update(cfg, key, o.value(), merge=True)
+    return cfg
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(
+    cfg: DictConfig,
+    run_dir: Path | str,
+    overrides: Sequence[str] = (),
+    argv: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the configured agent and write the run folder.
+
+    Args:
+        cfg: the composed config (``conf/train.yaml``).
+        run_dir: the run folder; with ``cfg.train.resume`` set, that folder
+            is used instead and training continues from its latest checkpoint.
+        overrides: the command-line overrides (recorded; on resume applied to
+            the saved config, see :func:`resume_config`).
+        argv: the command line to record (default ``sys.argv``).
+
+    Returns:
+        ``{"run_dir", "num_timesteps", "summary"}`` (summary: the eval table).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    resume = cfg.train.get("resume")
+    session = 0
+    ckpt: Path | None = None
+    state = RunState()
+    if resume:
+        run_dir = Path(str(resume))
+        saved_path = run_dir / runs.CONFIG_FILE
+        if not saved_path.is_file():
+            raise ConfigError(
+                f"train.resume={resume!r} is invalid: {saved_path} not found (not a run folder)"
+            )
+        saved = OmegaConf.load(saved_path)
+        assert isinstance(saved, DictConfig)
+        cfg = resume_config(saved, overrides)
+        OmegaConf.update(cfg, "train.resume", str(resume), force_add=True)
+        ckpt = runs.latest_checkpoint(run_dir)
+        if ckpt is not None:
+            state = RunState(runs.read_state(ckpt))
+        session = state.sessions + 1
+    run_dir = Path(run_dir)
+    validate(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / runs.CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    _write_command(run_dir, argv, overrides)
+    if int(cfg.torch_threads) > 0:
+        torch.set_num_threads(int(cfg.torch_threads))
+    write_json(run_dir / "versions.json", versions())
+    set_random_seed(int(cfg.seed) + session)
+    params = make_params(cfg.scenario)
+    env = build_env(cfg, params, session)
+    cls = get_class(str(cfg.agent._target_))
+    if ckpt is not None:
+        if isinstance(env, VecNormalize) and (ckpt / runs.VECNORM_FILE).is_file():
+            inner = env.venv
+            env = VecNormalize.load(str(ckpt / runs.VECNORM_FILE), inner)
+            env.training = True
+        model = runs.load_model(ckpt, cls, env=env, device=str(cfg.device))
+        rb = ckpt / runs.REPLAY_FILE
+        if rb.is_file() and hasattr(model, "load_replay_buffer"):
+            model.load_replay_buffer(str(rb))
+        _truncate_evaluations(run_dir, int(model.num_timesteps))
+        print(f"gainnet-train: resuming {run_dir} from {ckpt.name} ({model.num_timesteps} steps)")
+    else:
+        if resume:
+            print(f"gainnet-train: {run_dir} has no checkpoint yet: starting it from step 0")
+        model = build_model(cfg, env, params)
+    model.set_logger(
+        make_logger(run_dir, int(cfg.train.verbose), model.num_timesteps if resume else None)
+    )
+    state.sessions = session
+
+    meta = {"agent": cfg.agent.name, "scenario": params.name, "load": params.load}
+    eval_seeds = range(
+        cfg.train.eval_first_seed, cfg.train.eval_first_seed + cfg.train.eval_episodes
+    )
+    eval_cb = PeriodicEvalCallback(
+        run_dir,
+        params,
+        cfg.agent.action_mode,
+        cfg.env.observation,
+        eval_seeds,
+        int(cfg.train.eval_freq),
+        state,
+        meta,
+        bool(cfg.env.option_outcomes),
+    )
+    ckpt_cb = CheckpointCallback(
+        run_dir,
+        int(cfg.train.checkpoint_freq),
+        state,
+        keep=int(cfg.train.keep_checkpoints),
+        replay_buffer=bool(cfg.train.save_replay_buffer),
+    )
+    callbacks: list[Any] = [NetworkKPICallback(), eval_cb, ckpt_cb]
+    clock = None
+    if cfg.train.max_minutes is not None:
+        clock = WallClockCallback(float(cfg.train.max_minutes))
+        callbacks.append(clock)
+
+    total = int(cfg.train.total_timesteps)
+    remaining = total - int(model.num_timesteps)
+    _write_status(run_dir, status="running", total_timesteps=total, session=session)
+    state.start_session()
+    if remaining > 0:
+        try:
+            model.learn(
+                remaining,
+                callback=callbacks,
+                progress_bar=bool(cfg.train.progress_bar),
+                reset_num_timesteps=False,
+            )
+        except KeyboardInterrupt:
+            ckpt_cb.save()
+            _write_status(run_dir, status="interrupted", num_timesteps=int(model.num_timesteps))
+            print(
+                f"\ngainnet-train: interrupted at {model.num_timesteps} steps; checkpoint written. "
+                f"Continue with: gainnet-train train.resume={shlex.quote(str(run_dir))}",
+                file=sys.stderr,
+            )
+            raise
+    else:
+        print(f"gainnet-train: {run_dir} already has {model.num_timesteps} >= {total} steps")
+    train_wall_s = state.wall_time_s
+    # the end: last evaluation (so best/ exists), final model, final checkpoint
+    if state.last_eval_timesteps != model.num_timesteps or not (run_dir / "best").is_dir():
+        eval_cb.init_callback(model)
+        eval_cb.run_eval()
+    runs.save_model_dir(run_dir / "final", model, meta)
+    ckpt_cb.init_callback(model)
+    ckpt_cb.save()
+    env.close()
+
+    summary, text = evaluate_run(run_dir, cfg)
+    print(text)
+    _write_status(
+        run_dir,
+        status="finished" if not (clock and clock.stopped) else "stopped_by_max_minutes",
+        num_timesteps=int(model.num_timesteps),
+        train_wall_time_s=round(train_wall_s, 1),
+        wall_time_s=round(state.wall_time_s, 1),
+        best_timesteps=state.best_timesteps,
+    )
+    return {"run_dir": str(run_dir), "num_timesteps": int(model.num_timesteps), "summary": summary}
