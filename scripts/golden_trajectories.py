@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gainnet_rl.config import load_scenario
+from gainnet_rl.envs.config import load_scenario
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "golden_trajectories.npz"

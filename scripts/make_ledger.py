@@ -1,7 +1,9 @@
 """Write docs/calibration_ledger.csv from the scenario configs (SYSTEM_MODEL 12.10).
 
-One row per (parameter, value) of every number in ``gainnet_rl/conf/scenario/*.yaml``:
-file(s), parameter (dotted path), value, unit, model (the row of the model
+One row per (parameter, value) of every number in the config groups a scenario is
+composed of (``gainnet_rl/conf/{scenario,services,channel,mobility,models}/*.yaml``):
+file(s) (``group/name``), parameter (dotted path in the composed scenario, e.g.
+``services.text.share``), value, unit, model (the row of the model
 catalog, or the service/tier it belongs to), source (the YAML's own comment
 for that line, or of the block it sits in), date (of the source; the date a
 value was assumed). Run it after changing a config, then review the diff:
@@ -25,7 +27,9 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "gainnet_rl" / "conf" / "scenario"
+CONF = ROOT / "gainnet_rl" / "conf"
+#: as gainnet_rl.envs.config.SCENARIO_GROUPS (not imported: the script runs without the package)
+GROUPS = ("scenario", "services", "channel", "mobility", "models")
 LEDGER = ROOT / "docs" / "calibration_ledger.csv"
 ASSUMED_DATE = "2026-12 (assumed)"
 COLUMNS = ("files", "parameter", "value", "unit", "model", "source", "date")
@@ -100,11 +104,28 @@ DATES = [
 ]
 
 
-def _comments(path: Path) -> dict[str, str]:
+def config_files() -> list[tuple[str, Path, str]]:
+    """(file label ``group/name``, path, key prefix in the composed scenario) of every
+    scenario config file: a group file is placed at ``scenario.<group>``."""
+    out = []
+    for group in GROUPS:
+        prefix = "" if group == "scenario" else group
+        for path in sorted((CONF / group).glob("*.yaml")):
+            out.append((f"{group}/{path.stem}", path, prefix))
+    return out
+
+
+def load(path: Path, prefix: str) -> dict[str, Any]:
+    """A config file as the part of the composed scenario it fills."""
+    cfg = yaml.safe_load(path.read_text()) or {}
+    return {prefix: cfg} if prefix else cfg
+
+
+def _comments(path: Path, prefix: str = "") -> dict[str, str]:
     """Dotted key -> the comment on its line, else the comment lines just above
     it in its block, else its block's comment."""
     out: dict[str, str] = {}
-    stack: list[tuple[int, str]] = []
+    stack: list[tuple[int, str]] = [(-1, prefix)] if prefix else []
     block_comment: dict[str, str] = {}
     above: list[str] = []  # full-line comments since the last key of this block
     for raw in path.read_text().splitlines():
@@ -126,6 +147,10 @@ def _comments(path: Path) -> dict[str, str]:
             stack.pop()
         dotted = ".".join([k for _, k in stack] + [key])
         parent = ".".join(k for _, k in stack)
+        if prefix and indent == 0 and prefix not in block_comment:
+            # a group file: the comment above its first key describes the whole file
+            block_comment[prefix] = " ".join(above)
+            above = []
         mine = comment or " ".join(above) or block_comment.get(parent, "")
         out[dotted] = mine
         if body.rstrip().endswith(":") or body.rstrip().endswith(": >-"):
@@ -198,17 +223,17 @@ def _date(source: str) -> str:
 
 def rows() -> list[dict[str, str]]:
     table: dict[tuple[str, str], dict[str, str]] = {}
-    for path in sorted(CONF.glob("*.yaml")):
-        cfg = yaml.safe_load(path.read_text())
-        comments = _comments(path)
+    for label, path, prefix in config_files():
+        cfg = load(path, prefix)
+        comments = _comments(path, prefix)
         for param, value in numbers(cfg):
             key = (param, fmt(value))
             source = comments.get(param, "") or "(assumed)"
             if key in table:
-                table[key]["files"] += f" {path.stem}"
+                table[key]["files"] += f" {label}"
                 continue
             table[key] = {
-                "files": path.stem,
+                "files": label,
                 "parameter": param,
                 "value": fmt(value),
                 "unit": _unit(param),

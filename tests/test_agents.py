@@ -17,9 +17,8 @@ from gainnet_rl.agents.policies import FlatLayout, OptionScorer, flat_layout
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.agents.trainer import build_env, build_model, env_choices, validate
 from gainnet_rl.agents.wrappers import TimeAwareTermination
-from gainnet_rl.config import ConfigError, conf_dir, scenario_names
 from gainnet_rl.envs import GainNetVectorEnv
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, conf_dir, make_params, scenario_names
 from gainnet_rl.evaluation import runs
 from gainnet_rl.evaluation.rollout import evaluate
 from gainnet_rl.evaluation.runs import ModelLoadError

@@ -8,7 +8,7 @@ import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs import GainNetEnv, core
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import make_params
 from gainnet_rl.evaluation.rollout import evaluate
 
 SEEDS = list(range(10))
@@ -144,8 +144,8 @@ def test_baselines_cli_grid_writes_json_and_tables(tmp_path, capsys) -> None:  #
     from gainnet_rl.evaluation import baselines_cli
 
     out = tmp_path / "b" / "baselines.json"
-    argv = ["--scenario", "small", "medical", "--load", "0.5", "2", "--seeds", "2"]
-    argv += ["--policies", "greedy_utility", "nearest_edge", "--out", str(out)]
+    argv = ["-m", "scenario=small,medical", "scenario.load=0.5,2", "seeds=2"]
+    argv += ["policies=[greedy_utility,nearest_edge]", f"out={out}"]
     assert baselines_cli.main(argv) == 0
     data = json.loads(out.read_text())
     assert [(r["scenario"], r["load"]) for r in data["runs"]] == [
@@ -157,15 +157,41 @@ def test_baselines_cli_grid_writes_json_and_tables(tmp_path, capsys) -> None:  #
     summ = data["runs"][0]["summary"]["greedy_utility"]["reward"]
     assert set(summ) >= {"mean", "ci_low", "ci_high"}
     table = out.with_suffix(".md").read_text()
-    assert table.count("| greedy_utility |") == 4 and "gainnet-baselines --scenario" in table
+    assert table.count("| greedy_utility |") == 4 and "gainnet-baselines -m scenario=" in table
     assert "scenario=medical load=2" in capsys.readouterr().out
 
 
-def test_baselines_cli_refuses_seeds_of_the_plan_search(capsys) -> None:  # type: ignore[no-untyped-def]
+def test_baselines_cli_takes_any_scenario_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The issue's example: any pool can be changed from the command line, and it
+    changes the numbers (a 10 MHz uplink instead of 100 MHz hurts vehicular)."""
+    import json
+
     from gainnet_rl.evaluation import baselines_cli
 
-    with pytest.raises(SystemExit) as info:
-        baselines_cli.main(["--first-seed", "500", "--seeds", "3"])
-    assert info.value.code == 2
-    assert "plan-search seeds" in capsys.readouterr().err
-    assert baselines_cli.main(["--scenario", "nowhere"]) == 2
+    rewards = []
+    for bw in ("1e8", "1e7"):
+        out = tmp_path / f"bw{bw}.json"
+        argv = ["scenario=vehicular", "scenario.load=1.5", f"scenario.network.ul_bandwidth_hz={bw}"]
+        argv += ["policies=[greedy_utility]", "seeds=3", f"out={out}"]
+        assert baselines_cli.main(argv) == 0
+        data = json.loads(out.read_text())
+        assert data["scenario"] == "vehicular" and data["load"] == 1.5
+        rewards.append(data["summary"]["greedy_utility"]["reward"]["mean"])
+    assert rewards[1] < rewards[0] - 1.0, rewards
+
+
+def test_baselines_cli_refuses_bad_options(capsys) -> None:  # type: ignore[no-untyped-def]
+    from gainnet_rl.evaluation import baselines_cli
+
+    for argv, message in [
+        (["first_seed=500", "seeds=3"], "plan-search seeds"),
+        (["scenario=nowhere"], "scenario='nowhere' is unknown"),
+        (["seeds=1"], "seeds=1 is invalid: must be >= 2"),
+        (["seeds=abc"], "seeds is invalid"),
+        (["policies=[oracle]"], "policies has unknown ['oracle']"),
+        (["scenario.network.ul_bandwidth_hz=0", "policies=[random]"], "ul_bandwidth_hz"),
+        (["--scenario", "small"], "option '--scenario' is unknown"),
+    ]:
+        assert baselines_cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err, (argv, err)

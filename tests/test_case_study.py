@@ -1,7 +1,7 @@
 """``gainnet-case-study`` end to end on the smallest budgets, and ``evaluation.trace``.
 
 The end-to-end test trains one seed per agent for a couple of thousand steps
-(the hidden ``--tiny`` mode): the point is the plumbing (subprocess runs,
+(the hidden ``--tiny`` mode): the point is the plumbing (Hydra sweeps,
 reuse, every figure and the CSV behind it), not learning.
 """
 
@@ -20,11 +20,12 @@ import numpy as np
 import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import core, dynamics
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, load_scenario, make_params
 from gainnet_rl.evaluation.rollout import evaluate, trace
+from gainnet_rl.evaluation.runs import DONE_STATUSES
 from gainnet_rl.studies import case_study
+from gainnet_rl.studies.case_study import figures, launch
 
 BIN = Path(sys.executable).parent
 OUTAGE = [{"kind": "outage", "edges": [0], "start_s": 10.0, "end_s": None}]
@@ -42,7 +43,7 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
             "kind",
             "load",
             "n",
-            *(f"{m}_{s}" for m in case_study.QOS_METRICS for s in ("mean", "ci_low", "ci_high")),
+            *(f"{m}_{s}" for m in figures.QOS_METRICS for s in ("mean", "ci_low", "ci_high")),
         },
         set(),
     ),
@@ -203,23 +204,44 @@ def test_out_must_be_a_folder(tmp_path, capsys) -> None:
     assert "is not a folder" in capsys.readouterr().err
 
 
-def test_resume_command_keeps_only_resumable_overrides(tmp_path) -> None:
-    runs = case_study.plan_runs(
-        case_study.CASE_STUDIES["vehicular"], case_study.BUDGETS["full"], tmp_path
-    )
+def test_runs_are_grouped_into_hydra_sweeps(tmp_path) -> None:
+    case = case_study.CASE_STUDIES["vehicular"]
+    runs = case_study.plan_runs(case, case_study.BUDGETS["full"], tmp_path)
+    w0 = load_scenario("vehicular")["reward"]["w_cloud_cost"]
+    wa, wb = repr(float(f"{0.25 * w0:.6g}")), repr(float(f"{4 * w0:.6g}"))
     assert [r.name for r in runs] == [
         *(f"maskable_ppo_seed{k}" for k in (0, 1, 2)),
         *(f"sac_seed{k}" for k in (0, 1, 2)),
-        "maskable_ppo_wcloud0.25x_seed0",
-        "maskable_ppo_wcloud4x_seed0",
+        f"maskable_ppo_wcloud{wa}_seed0",
+        f"maskable_ppo_wcloud{wb}_seed0",
     ]
-    w0 = load_scenario("vehicular")["reward"]["w_cloud_cost"]
-    assert f"scenario.reward.w_cloud_cost={0.25 * w0:g}" in runs[-2].overrides
-    cmd = runs[0].command(resume=True, max_minutes=3.5)
-    args = cmd[3:]
-    assert f"train.resume={runs[0].run_dir}" in args
-    assert "train.max_minutes=3.50" in args and "train.max_minutes=12" not in args
-    assert not any(a.startswith(("experiment=", "agent=", "seed=")) for a in args)
+    assert f"scenario.reward.w_cloud_cost={wa}" in runs[-2].overrides
+    sweeps = case_study.plan_sweeps(runs)
+    # full mode: agents share their budget, so the main runs are one 2 x 3 sweep
+    assert [len(s.runs) for s in sweeps] == [6, 2]
+    main, cost = sweeps
+    assert "agent=maskable_ppo,sac" in main.overrides() and "seed=0,1,2" in main.overrides()
+    assert f"scenario.reward.w_cloud_cost={wa},{wb}" in cost.overrides()
+    cmd = case_study.sweep_command(cost, tmp_path, "local", 2)
+    assert cmd[1:4] == ["-m", "gainnet_rl.agents.train", "-m"]
+    assert "train.reuse=true" in cmd and "hydra.launcher.n_jobs=2" in cmd
+    assert f"hydra.sweep.dir={tmp_path}" in cmd
+    # the sweep's subdir names each run's folder from its own config
+    sub = cost.subdir
+    for run in cost.runs:
+        w = run.value("scenario.reward.w_cloud_cost")
+        assert (
+            sub.replace("${agent.name}", "maskable_ppo")
+            .replace("${scenario.reward.w_cloud_cost}", str(float(w)))
+            .replace("${seed}", "0")
+            == run.name
+        )
+    # only what is left is swept; per-agent budgets (tiny) split the sweep by agent
+    assert case_study.plan_sweeps([runs[0], runs[2]])[0].swept["seed"] == ["0", "2"]
+    tiny = case_study.plan_sweeps(case_study.plan_runs(case, case_study.BUDGETS["tiny"], tmp_path))
+    assert [s.swept["agent"] for s in tiny] == [["maskable_ppo"], ["sac"]]
+    with pytest.raises(ConfigError, match="launcher='nope' is unknown"):
+        case_study.sweep_command(cost, tmp_path, "nope", 2)
 
 
 def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
@@ -264,17 +286,19 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
     assert summary["case_study"] == "vehicular" and summary["mode"] == "tiny"
     assert [r["name"] for r in summary["runs"]] == ["maskable_ppo_seed0", "sac_seed0"]
     for r in summary["runs"]:
-        assert r["status"] in case_study.DONE_STATUSES and r["num_timesteps"] >= 2048
+        assert r["status"] in DONE_STATUSES and r["num_timesteps"] >= 2048
         assert r["command"].startswith("gainnet-train experiment=vehicular agent=")
         assert not r["reused"]
-    assert (out / "runs" / "sac_seed0.log").is_file()
+    assert (out / "runs" / "sweep_sac.log").is_file()
+    assert len(summary["sweeps"]) == 2 and all(sw["exit"] == 0 for sw in summary["sweeps"])
+    assert "train.reuse=true" in summary["sweeps"][0]["command"]
     assert not list(out.rglob(".*.tmp-*"))
 
     # Rerunning reuses the finished runs: no training subprocess is started.
     def no_training(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a finished run was retrained")
 
-    monkeypatch.setattr(case_study.subprocess, "Popen", no_training)
+    monkeypatch.setattr(launch.subprocess, "Popen", no_training)
     runs = case_study.plan_runs(
         case_study.CASE_STUDIES["vehicular"], case_study.BUDGETS["tiny"], out / "runs"
     )
@@ -291,7 +315,8 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
             other, case_study.CASE_STUDIES["medical_summarization"], 2, False, lines.append
         )
 
-    # An interrupted run (no status, no checkpoint) is resumed in its folder, not deleted.
+    # An interrupted run (no status, no checkpoint) is resumed in its folder by a
+    # sweep with train.reuse=true, never deleted; a sweep that leaves it unfinished fails.
     run = runs[0]
     (run.run_dir / "status.json").unlink()
     shutil.rmtree(run.run_dir / "checkpoints")
@@ -302,10 +327,12 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
         def __init__(self, cmd: list[str], **kwargs: Any) -> None:
             started.append(cmd)
 
-        def poll(self) -> int:
+        def wait(self) -> int:
             return 0
 
-    monkeypatch.setattr(case_study.subprocess, "Popen", FakeProc)
-    case_study.train_runs([run], case_study.CASE_STUDIES["vehicular"], 1, False, lines.append)
-    assert len(started) == 1 and f"train.resume={run.run_dir}" in started[0]
+    monkeypatch.setattr(launch.subprocess, "Popen", FakeProc)
+    with pytest.raises(case_study.CaseStudyError, match="maskable_ppo_seed0 unfinished"):
+        case_study.train_runs([run], case_study.CASE_STUDIES["vehicular"], 1, False, lines.append)
+    assert len(started) == 1 and "train.reuse=true" in started[0]
+    assert f"hydra.sweep.dir={run.run_dir.parent}" in started[0]
     assert sorted(p.name for p in run.run_dir.iterdir()) == kept

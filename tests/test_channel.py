@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.special import j0
 
-from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import core
+from gainnet_rl.envs.config import load_scenario
 from gainnet_rl.envs.models.channel import TR38901Channel, UMaChannel
 from gainnet_rl.envs.params import build_params
 

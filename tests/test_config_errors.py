@@ -6,15 +6,14 @@ penalised by reward.w_invalid."""
 
 from __future__ import annotations
 
-import copy
-
 import gymnasium as gym
 import numpy as np
 import pytest
+import yaml
 
 import gainnet_rl  # noqa: F401  (registers the ids)
-from gainnet_rl.config import ConfigError, load_scenario
 from gainnet_rl.envs import GainNetEnv, core
+from gainnet_rl.envs.config import ConfigError, compose, conf_dir, load_scenario
 
 ENV_ID = "gainnet_rl/GainNet-v1"
 NAN = float("nan")
@@ -37,7 +36,10 @@ BAD_OVERRIDES = [
     ("network.backhaul_background_bps", 2e9, ["< network.backhaul_bps"]),
     ("load", -0.5, [">= 0"]),
     ("network.edge_memory_gb", 1.0, [">=", "GB", "default plan"]),
-    ("device_tiers.text", "huge", ["tier"]),
+    ("services.text.device_tier", "huge", ["tier", "small"]),
+    ("services.image.device_tier", "large", ["null", "small", "medium"]),
+    ("services.vision.edge_tiers", ["small", "large"], ["tier of the service"]),
+    ("services.text.edge_tiers", "small", ["a list of tier names"]),
     # found by the v1 probes (issue 10, item 7): NaN anywhere numeric ...
     ("channel.noise_dbm_per_hz", NAN, ["finite"]),
     ("channel.device_tx_dbm", NAN, ["finite"]),
@@ -92,18 +94,34 @@ def test_negative_load_argument_is_rejected() -> None:
     _check_message(info.value, "load", -1.0, [">= 0"])
 
 
-def test_unknown_service_in_device_tiers_of_a_config_mapping() -> None:
-    cfg = copy.deepcopy(load_scenario("small"))
-    cfg["device_tiers"] = {"text": "small", "video": "small"}
-    with pytest.raises(ConfigError) as info:
-        GainNetEnv(scenario=cfg)
-    _check_message(info.value, "device_tiers", "video", ["text", "image"])
+def test_scenario_file_names_only_what_differs() -> None:
+    """The case-study scenarios are defaults lists plus overrides: the service
+    catalogs, channels, mobility models and model rows come from config groups."""
+    medical = yaml.safe_load((conf_dir() / "scenario" / "medical.yaml").read_text())
+    assert "services" not in medical and "models" not in medical and "channel" not in medical
+    cfg = load_scenario("medical")
+    assert list(cfg["services"]) == ["summarization", "radiology"]
+    assert cfg["mobility"]["_target_"].endswith("Static")
+    assert cfg["reward"] == load_scenario("small")["reward"]  # from _base
 
 
-def test_unknown_service_in_device_tiers_override() -> None:
+def test_unknown_group_option_in_hydra_overrides() -> None:
     with pytest.raises(ConfigError) as info:
-        GainNetEnv(scenario="small", overrides={"device_tiers.video": "small"})
-    _check_message(info.value, "device_tiers", "video", ["text", "image"])
+        compose("env", ["scenario=medical", "services@scenario.services=nope"])
+    _check_message(info.value, "services@scenario.services", "nope", ["default", "vehicular"])
+    cfg = compose("env", ["scenario=small", "services@scenario.services=medical"])
+    assert list(cfg.scenario.services) == ["summarization", "radiology"]
+    with pytest.raises(ConfigError) as info:
+        compose("env", ["scenario=tiny"])
+    _check_message(info.value, "scenario", "tiny", ["small", "medical"])
+
+
+def test_hydra_override_of_a_scenario_value() -> None:
+    cfg = compose("env", ["scenario=vehicular", "scenario.network.backhaul_bps=2e8"])
+    assert cfg.scenario.network.backhaul_bps == 2e8
+    with pytest.raises(ConfigError) as info:
+        compose("env", ["scenario.network.backhaul=1"])
+    assert "backhaul" in str(info.value)
 
 
 def test_unknown_scenario_name() -> None:

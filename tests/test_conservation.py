@@ -11,7 +11,7 @@ import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs import GainNetEnv, core
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import make_params
 
 LOADS = (0.0, 1.0, 4.0)
 

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.config import ConfigError
 from gainnet_rl.envs import GainNetEnv, GainNetVectorEnv, core
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, make_params
 
 F = 100  # failure slot: start_s = 10 s with 0.1 s slots
 OUTAGE = {"events": [{"kind": "outage", "edges": [0], "start_s": 10.0, "end_s": None}]}

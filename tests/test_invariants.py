@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import GainNetEnv, core
+from gainnet_rl.envs.config import load_scenario
 from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.params import Params, build_params
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from gainnet_rl.config import conf_dir
+from gainnet_rl.envs.config import SCENARIO_GROUPS, conf_dir
 
 LEDGER = Path(__file__).resolve().parents[1] / "docs" / "calibration_ledger.csv"
 
@@ -44,11 +44,14 @@ def test_every_config_number_has_a_ledger_row() -> None:
     index = {(r["parameter"], r["value"]): r["files"].split() for r in rows}
     missing = []
     held = set()
-    for path in sorted((conf_dir() / "scenario").glob("*.yaml")):
-        for param, value in _numbers(yaml.safe_load(path.read_text())):
-            held.add((param, value))
-            if path.stem not in index.get((param, value), []):
-                missing.append(f"{path.stem}: {param} = {value}")
+    for group in SCENARIO_GROUPS:
+        for path in sorted((conf_dir() / group).glob("*.yaml")):
+            cfg = yaml.safe_load(path.read_text())
+            label = f"{group}/{path.stem}"
+            for param, value in _numbers(cfg if group == "scenario" else {group: cfg}):
+                held.add((param, value))
+                if label not in index.get((param, value), []):
+                    missing.append(f"{label}: {param} = {value}")
     assert not missing, "config numbers without a ledger row:\n" + "\n".join(missing)
     stale = [f"{p} = {v}" for p, v in index if (p, v) not in held]
     assert not stale, "ledger rows no config holds:\n" + "\n".join(stale)

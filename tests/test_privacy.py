@@ -9,7 +9,8 @@ import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs import GainNetEnv, core
-from gainnet_rl.envs.engine import Engine, make_params
+from gainnet_rl.envs.config import make_params
+from gainnet_rl.envs.engine import Engine
 
 ALL_PRIVATE = {
     "services.text.private_prob": 1.0,

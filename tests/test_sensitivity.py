@@ -14,8 +14,7 @@ import csv
 import numpy as np
 import pytest
 
-from gainnet_rl.config import load_scenario
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import load_scenario, make_params
 from gainnet_rl.envs.params import POOLS, build_params
 from gainnet_rl.studies import reward_terms, sensitivity
 

@@ -136,6 +136,21 @@ def test_resume_continues_steps_and_logs(tmp_path: Path) -> None:
     bad = run_cli("gainnet-train", f"train.resume={run}", "scenario.load=1.5", cwd=tmp_path)
     assert bad.returncode == 2
     assert "scenario.load=1.5 is invalid with train.resume" in bad.stderr
+    # train.reuse=true (what sweeps use): a finished run with the same config is reused,
+    # an interrupted one continues in its folder, another run is refused
+    res = train_cli(run, "maskable_ppo", "train.reuse=true")
+    _ok(res)
+    assert "finished: reused" in res.stdout
+    assert json.loads((run / "status.json").read_text())["num_timesteps"] == status["num_timesteps"]
+    bad = train_cli(run, "maskable_ppo", "train.reuse=true", "seed=5")
+    assert bad.returncode == 2 and "holds another run (seed differ)" in bad.stderr
+    (run / "status.json").unlink()
+    res = train_cli(run, "maskable_ppo", "train.reuse=true", "train.total_timesteps=768")
+    _ok(res)
+    assert "resuming" in res.stdout
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "finished" and status["num_timesteps"] >= 768
+    assert status["session"] == 2
 
 
 def test_network_kpis_in_tensorboard(tmp_path: Path) -> None:
@@ -217,15 +232,10 @@ def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:
     res = run_cli(
         "gainnet-evaluate",
         str(run),
-        "--scenario",
-        "medium",
-        "--load",
-        "1.5",
-        "--episodes",
-        "2",
-        "--baselines",
-        "greedy_utility",
-        "matching",
+        "scenario=medium",
+        "scenario.load=1.5",
+        "episodes=2",
+        "baselines=[greedy_utility,matching]",
     )
     _ok(res)
     out = run / "eval_medium_load1.5"
@@ -240,12 +250,26 @@ def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:
     _ok(
         run_cli(
             "gainnet-evaluate",
-            str(run / "final" / "model.zip"),
-            "--no-baselines",
-            "--episodes",
-            "2",
+            f"run={run / 'final' / 'model.zip'}",
+            "baselines=[]",
+            "episodes=2",
         )
     )
+    # a scenario key changes the run's own scenario (no scenario=<name>)
+    _ok(run_cli("gainnet-evaluate", str(run), "scenario.network.backhaul_bps=2e8", "episodes=2"))
+    own = json.loads((run / "eval_small_load1" / "summary.json").read_text())
+    assert own["scenario"] == "small" and set(own["summary"]) == {"maskable_ppo", "greedy_utility"}
+    # bad options name the field
+    for bad, message in [
+        ("episodes=1", "episodes=1 is invalid"),
+        ("baselines=[nope]", "baselines has unknown ['nope']"),
+        ("scenario=tiny", "scenario='tiny' is unknown"),
+        ("scenario.network.nope=1", "'nope' is not a key of network"),
+        ("--load", "option '--load' is unknown"),
+    ]:
+        res = run_cli("gainnet-evaluate", str(run), bad)
+        assert res.returncode == 2 and message in res.stderr, (bad, res.stderr[-800:])
+        assert "Traceback" not in res.stderr
     # missing and corrupt model files
     missing = run_cli("gainnet-evaluate", str(tmp_path / "nope"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr

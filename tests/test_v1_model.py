@@ -21,10 +21,9 @@ import numpy as np
 import pytest
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.config import load_scenario
 from gainnet_rl.envs import GainNetEnv, core
 from gainnet_rl.envs import observation as obs_mod
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import load_scenario, make_params
 from gainnet_rl.envs.models.reward import TERMS
 
 SCENARIOS = ("small", "medium", "large", "medical", "vehicular")

@@ -18,7 +18,7 @@ from gymnasium.vector import AutoresetMode
 
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.envs import GainNetEnv, GainNetVectorEnv, core
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.registration import ENV_ID, SCENARIO_IDS
 
 STEP_INFO_KEYS = (*core.STEP_INFO, "cost")

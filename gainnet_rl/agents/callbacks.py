@@ -108,6 +108,11 @@ class RunState:
         self._wall_before = float(d.get("wall_time_s", 0.0))  # earlier sessions
         self._t0 = time.time()
 
+    @property
+    def wall_before_s(self) -> float:
+        """Training wall time of the earlier sessions (from the checkpoint resumed)."""
+        return self._wall_before
+
     def start_session(self) -> None:
         """Start this session's wall clock (call just before training)."""
         self._t0 = time.time()

@@ -23,7 +23,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gainnet_rl.agents.trainer import train
-from gainnet_rl.config import ConfigError, conf_dir
+from gainnet_rl.envs.config import ConfigError, conf_dir
 from gainnet_rl.evaluation.runs import ModelLoadError
 
 

@@ -24,14 +24,8 @@ The run folder (``hydra.run.dir``; one subfolder per job in a multirun)::
 
 from __future__ import annotations
 
-import importlib.metadata as md
-import json
-import os
-import platform
 import shlex
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,7 +38,6 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule, set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.agents.callbacks import (
     CheckpointCallback,
     NetworkKPICallback,
@@ -52,11 +45,12 @@ from gainnet_rl.agents.callbacks import (
     RunState,
     WallClockCallback,
 )
+from gainnet_rl.agents.options import TrainConfig, train_options
 from gainnet_rl.agents.policies import flat_layout
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.agents.wrappers import TimeAwareTermination
-from gainnet_rl.config import ConfigError
-from gainnet_rl.envs.engine import ACTION_MODES, OBSERVATION_MODES, make_params
+from gainnet_rl.envs.config import ConfigError, make_params
+from gainnet_rl.envs.engine import ACTION_MODES
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation import runs
 from gainnet_rl.evaluation.comparison import evaluate_run
@@ -72,19 +66,6 @@ RESUMABLE_PREFIXES = ("train.", "evaluate.", "device", "torch_threads")
 #: Training seeds of resumed sessions are shifted by this per session, so a
 #: resumed run plays new episodes, still disjoint from the evaluation seeds.
 SESSION_SEED_STRIDE = 1_000_000
-#: Packages whose versions go into versions.json.
-PACKAGES = (
-    "gainnet-rl",
-    "numpy",
-    "scipy",
-    "gymnasium",
-    "torch",
-    "stable-baselines3",
-    "sb3-contrib",
-    "hydra-core",
-    "omegaconf",
-    "tensorboard",
-)
 
 
 def _run_dir_resolver(resume: Any, default: str) -> str:
@@ -97,13 +78,6 @@ OmegaConf.register_new_resolver("gainnet_run_dir", _run_dir_resolver, replace=Tr
 # ---------------------------------------------------------------- validation
 
 
-def _int(cfg: DictConfig, key: str, lo: int) -> int:
-    v = OmegaConf.select(cfg, key)
-    if not (isinstance(v, int) and not isinstance(v, bool)) or v < lo:
-        raise ConfigError(f"{key}={v!r} is invalid: must be an integer >= {lo}")
-    return v
-
-
 def train_seeds(cfg: DictConfig, session: int = 0) -> tuple[int, int]:
     """First and last training seed: sub-env i of session k starts from
     ``seed * env.num_envs + i + k * SESSION_SEED_STRIDE``."""
@@ -111,27 +85,12 @@ def train_seeds(cfg: DictConfig, session: int = 0) -> tuple[int, int]:
     return first, first + int(cfg.env.num_envs) - 1
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError naming the key, the value and the allowed range."""
-    _int(cfg, "seed", 0)
-    _int(cfg, "env.num_envs", 1)
-    _int(cfg, "train.total_timesteps", 1)
-    _int(cfg, "train.eval_freq", 1)
-    _int(cfg, "train.eval_episodes", 1)
-    _int(cfg, "train.eval_first_seed", 0)
-    _int(cfg, "train.checkpoint_freq", 1)
-    _int(cfg, "train.keep_checkpoints", 1)
-    _int(cfg, "evaluate.episodes", 2)
-    _int(cfg, "evaluate.first_seed", 0)
-    _int(cfg, "torch_threads", 0)
-    mm = cfg.train.max_minutes
-    if mm is not None and not (isinstance(mm, (int, float)) and mm > 0):
-        raise ConfigError(f"train.max_minutes={mm!r} is invalid: must be null or a number > 0")
-    if cfg.env.observation not in OBSERVATION_MODES:
-        raise ConfigError(
-            f"env.observation={cfg.env.observation!r} is invalid: must be one of "
-            f"{list(OBSERVATION_MODES)}"
-        )
+def validate(cfg: DictConfig) -> TrainConfig:
+    """The typed options (:func:`gainnet_rl.agents.options.train_options`: keys,
+    types, ranges) and the checks across groups: agent class, action mode and
+    policy against the env options, disjoint seed ranges. Raises ConfigError
+    naming the key, the value and the allowed range."""
+    opts = train_options(cfg)
     mode = cfg.agent.get("action_mode")
     if mode not in ACTION_MODES:
         raise ConfigError(
@@ -163,32 +122,6 @@ def validate(cfg: DictConfig) -> None:
                 f"env.normalize_obs=true is invalid for agent.policy={policy}: option-scoring "
                 "policies read the decision-type flags of the raw (already scaled) observation"
             )
-    if cfg.env.normalize_reward not in ("auto", True, False):
-        raise ConfigError(
-            f"env.normalize_reward={cfg.env.normalize_reward!r} is invalid: must be auto, true "
-            "or false"
-        )
-    if cfg.env.option_outcomes not in (True, False):
-        raise ConfigError(
-            f"env.option_outcomes={cfg.env.option_outcomes!r} is invalid: must be true or false"
-        )
-    if cfg.env.episode_end not in ("auto", "bootstrap", "terminal"):
-        raise ConfigError(
-            f"env.episode_end={cfg.env.episode_end!r} is invalid: must be auto, bootstrap or "
-            "terminal"
-        )
-    if cfg.evaluate.model not in ("best", "final"):
-        raise ConfigError(
-            f"evaluate.model={cfg.evaluate.model!r} is invalid: must be best or final"
-        )
-    unknown = [b for b in cfg.evaluate.baselines if b not in HEURISTICS]
-    if unknown:
-        raise ConfigError(
-            f"evaluate.baselines has unknown {unknown}: must be among {list(HEURISTICS)}"
-        )
-    dev = str(cfg.device)
-    if dev != "auto" and not (dev == "cpu" or dev.startswith("cuda") or dev == "mps"):
-        raise ConfigError(f"device={dev!r} is invalid: must be auto, cpu, cuda[:i] or mps")
     # seeds: training, periodic evaluation and the final table must not share episodes
     t0, t1 = train_seeds(cfg)
     ranges = {
@@ -204,6 +137,7 @@ def validate(cfg: DictConfig) -> None:
                 f"seed={cfg.seed} is invalid: training seeds {t0}..{t1} overlap the {what} "
                 f"seeds {a}..{b}; choose another seed or {what}.first_seed"
             )
+    return opts
 
 
 # ---------------------------------------------------------------- building
@@ -311,78 +245,6 @@ def make_logger(run_dir: Path, verbose: int, purge_step: int | None = None) -> L
 # ---------------------------------------------------------------- run folder
 
 
-def versions() -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "packages": {},
-    }
-    for pkg in PACKAGES:
-        try:
-            out["packages"][pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out["packages"][pkg] = None
-    out["torch_threads"] = torch.get_num_threads()
-    try:
-        root = Path(__file__).resolve().parents[2]
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        if commit.returncode == 0:
-            out["git_commit"] = commit.stdout.strip()
-            dirty = subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                capture_output=True,
-                text=True,
-                timeout=5,
-            )
-            out["git_dirty"] = bool(dirty.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return out
-
-
-def _write_command(run_dir: Path, argv: Sequence[str], overrides: Sequence[str]) -> None:
-    prog = Path(argv[0]).name if argv else "gainnet-train"
-    if prog.endswith(".py") or prog in ("python", "python3", "__main__.py"):
-        prog = "gainnet-train"
-    block = [
-        f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  cwd: {os.getcwd()}",
-        shlex.join([prog, *argv[1:]]),
-        "# this job alone:",
-        shlex.join(["gainnet-train", *overrides]),
-    ]
-    path = run_dir / "command.txt"
-    old = path.read_text() if path.is_file() else ""
-    atomic_write_text(path, old + "\n".join(block) + "\n\n")
-
-
-def _write_status(run_dir: Path, **fields: Any) -> None:
-    path = run_dir / "status.json"
-    old: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            old = {}
-    write_json(path, {**old, **fields, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
-
-
-def _truncate_evaluations(run_dir: Path, steps: int) -> None:
-    """Drop the evaluations an interrupted session logged after its last checkpoint."""
-    path = run_dir / "evaluations.csv"
-    if not path.is_file():
-        return
-    lines = path.read_text().splitlines(keepends=True)
-    if not lines:
-        return
-    kept = [lines[0]] + [ln for ln in lines[1:] if int(float(ln.split(",", 1)[0])) <= steps]
-    atomic_write_text(path, "".join(kept))
-
-
 def resume_config(saved: DictConfig, overrides: Sequence[str]) -> DictConfig:
     """The saved run config with this invocation's resumable overrides applied.
 
@@ -420,6 +282,34 @@ def resume_config(saved: DictConfig, overrides: Sequence[str]) -> DictConfig:
 # ---------------------------------------------------------------- train
 
 
+def _load_saved(run_dir: Path, key: str = "train.reuse") -> DictConfig:
+    path = run_dir / runs.CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{key}={str(run_dir)!r} is invalid: {path} not found (not a run folder)")
+    saved = OmegaConf.load(path)
+    assert isinstance(saved, DictConfig)
+    return saved
+
+
+def other_run_keys(saved: DictConfig, cfg: DictConfig) -> list[str]:
+    """Keys (dotted) whose values make ``cfg`` another run than ``saved``: any key
+    outside ``train.*``, ``evaluate.*``, ``device`` and ``torch_threads``."""
+
+    def leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(node, dict):
+            out: dict[str, Any] = {}
+            for k, v in node.items():
+                out |= leaves(v, f"{prefix}{k}.")
+            return out
+        return {prefix[:-1]: node}
+
+    a = leaves(OmegaConf.to_container(saved, resolve=True))
+    b = leaves(OmegaConf.to_container(cfg, resolve=True))
+    return sorted(
+        k for k in set(a) | set(b) if not k.startswith(RESUMABLE_PREFIXES) and a.get(k) != b.get(k)
+    )
+
+
 def train(
     cfg: DictConfig,
     run_dir: Path | str,
@@ -444,17 +334,30 @@ def train(
     session = 0
     ckpt: Path | None = None
     state = RunState()
+    if not resume and cfg.train.get("reuse") and (Path(run_dir) / runs.CONFIG_FILE).is_file():
+        saved = _load_saved(Path(run_dir))
+        differ = other_run_keys(saved, cfg)
+        if differ:
+            raise ConfigError(
+                f"train.reuse=true is invalid for {run_dir}: it holds another run "
+                f"({', '.join(differ[:6])} differ); delete it or choose another folder"
+            )
+        if runs.run_finished(Path(run_dir)):
+            print(f"gainnet-train: {run_dir} holds this run, finished: reused")
+            status = runs.read_json(Path(run_dir) / "status.json")
+            summary = runs.read_json(Path(run_dir) / "eval" / "summary.json").get("summary", {})
+            n = status.get("num_timesteps")
+            return {"run_dir": str(run_dir), "num_timesteps": n, "summary": summary, "reused": True}
+        # interrupted: continue it with this job's train, evaluate and device options
+        for key in ("train", "evaluate", "device", "torch_threads"):
+            saved[key] = cfg[key]
+        cfg, resume = saved, str(run_dir)
+        OmegaConf.update(cfg, "train.resume", resume, force_add=True)
+    elif resume:
+        cfg = resume_config(_load_saved(Path(str(resume)), "train.resume"), overrides)
+        OmegaConf.update(cfg, "train.resume", str(resume), force_add=True)
     if resume:
         run_dir = Path(str(resume))
-        saved_path = run_dir / runs.CONFIG_FILE
-        if not saved_path.is_file():
-            raise ConfigError(
-                f"train.resume={resume!r} is invalid: {saved_path} not found (not a run folder)"
-            )
-        saved = OmegaConf.load(saved_path)
-        assert isinstance(saved, DictConfig)
-        cfg = resume_config(saved, overrides)
-        OmegaConf.update(cfg, "train.resume", str(resume), force_add=True)
         ckpt = runs.latest_checkpoint(run_dir)
         if ckpt is not None:
             state = RunState(runs.read_state(ckpt))
@@ -463,10 +366,10 @@ def train(
     validate(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / runs.CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
-    _write_command(run_dir, argv, overrides)
+    runs.write_command(run_dir, argv, overrides)
     if int(cfg.torch_threads) > 0:
         torch.set_num_threads(int(cfg.torch_threads))
-    write_json(run_dir / "versions.json", versions())
+    write_json(run_dir / "versions.json", runs.versions())
     set_random_seed(int(cfg.seed) + session)
     params = make_params(cfg.scenario)
     env = build_env(cfg, params, session)
@@ -480,7 +383,7 @@ def train(
         rb = ckpt / runs.REPLAY_FILE
         if rb.is_file() and hasattr(model, "load_replay_buffer"):
             model.load_replay_buffer(str(rb))
-        _truncate_evaluations(run_dir, int(model.num_timesteps))
+        runs.truncate_evaluations(run_dir, int(model.num_timesteps))
         print(f"gainnet-train: resuming {run_dir} from {ckpt.name} ({model.num_timesteps} steps)")
     else:
         if resume:
@@ -516,12 +419,14 @@ def train(
     callbacks: list[Any] = [NetworkKPICallback(), eval_cb, ckpt_cb]
     clock = None
     if cfg.train.max_minutes is not None:
-        clock = WallClockCallback(float(cfg.train.max_minutes))
+        # the run's budget over all its sessions: a resumed run gets what is left
+        left = float(cfg.train.max_minutes) - state.wall_before_s / 60.0
+        clock = WallClockCallback(max(left, 0.05))
         callbacks.append(clock)
 
     total = int(cfg.train.total_timesteps)
     remaining = total - int(model.num_timesteps)
-    _write_status(run_dir, status="running", total_timesteps=total, session=session)
+    runs.write_status(run_dir, status="running", total_timesteps=total, session=session)
     state.start_session()
     if remaining > 0:
         try:
@@ -533,7 +438,7 @@ def train(
             )
         except KeyboardInterrupt:
             ckpt_cb.save()
-            _write_status(run_dir, status="interrupted", num_timesteps=int(model.num_timesteps))
+            runs.write_status(run_dir, status="interrupted", num_timesteps=int(model.num_timesteps))
             print(
                 f"\ngainnet-train: interrupted at {model.num_timesteps} steps; checkpoint written. "
                 f"Continue with: gainnet-train train.resume={shlex.quote(str(run_dir))}",
@@ -554,7 +459,7 @@ def train(
 
     summary, text = evaluate_run(run_dir, cfg)
     print(text)
-    _write_status(
+    runs.write_status(
         run_dir,
         status="finished" if not (clock and clock.stopped) else "stopped_by_max_minutes",
         num_timesteps=int(model.num_timesteps),

@@ -247,24 +247,39 @@ def services(cfg: dict[str, Any], models: dict[str, ModelRow]) -> Services:
 
 
 def device_tiers(cfg: dict[str, Any], sv: Services) -> np.ndarray:
-    """(S,) tier index each device holds per service, -1 none."""
-    names, S, mem = sv.names, sv.S, sv.mem
-    device_tier = np.full(S, -1, dtype=np.int64)
-    dev = cfg.get("device_tiers") or {}
-    if not isinstance(dev, dict):
-        fail("device_tiers", dev, "a mapping of service name to tier name")
-    for sname, tname in dev.items():
-        if sname not in names:
-            fail("device_tiers", sname, f"a service among {list(names)}")
+    """(S,) tier index each device holds per service (``services.<s>.device_tier``), -1 none."""
+    names, mem = sv.names, sv.mem
+    device_tier = np.full(sv.S, -1, dtype=np.int64)
+    for s_i, sname in enumerate(names):
+        tname = (cfg["services"][sname] or {}).get("device_tier")
         if tname is None:
             continue
-        if tname not in TIER_NAMES or not np.isfinite(
-            mem[names.index(sname), TIER_NAMES.index(tname)]
-        ):
-            fail(f"device_tiers.{sname}", tname, "a tier defined for that service")
-        device_tier[names.index(sname)] = TIER_NAMES.index(tname)
-
+        if tname not in TIER_NAMES or not np.isfinite(mem[s_i, TIER_NAMES.index(tname)]):
+            defined = [t for m, t in enumerate(TIER_NAMES) if np.isfinite(mem[s_i, m])]
+            fail(
+                f"services.{sname}.device_tier", tname, f"null or a tier of the service: {defined}"
+            )
+        device_tier[s_i] = TIER_NAMES.index(tname)
     return device_tier
+
+
+def edge_tiers(cfg: dict[str, Any], sv: Services) -> list[list[int]]:
+    """Per service, the tier indices a plan may place on an edge (``services.<s>.edge_tiers``),
+    led by -1 (the service not held)."""
+    choices_per: list[list[int]] = []
+    for s_i, sname in enumerate(sv.names):
+        f = f"services.{sname}.edge_tiers"
+        allowed = (cfg["services"][sname] or {}).get("edge_tiers", [])
+        if not isinstance(allowed, (list, tuple)):
+            fail(f, allowed, "a list of tier names (empty: never on an edge)")
+        defined = [t for m, t in enumerate(TIER_NAMES) if np.isfinite(sv.mem[s_i, m])]
+        ch = [-1]
+        for t in allowed:
+            if t not in defined:
+                fail(f, t, f"a tier of the service: {defined}")
+            ch.append(TIER_NAMES.index(t))
+        choices_per.append(ch)
+    return choices_per
 
 
 @dataclass(frozen=True)
@@ -292,32 +307,14 @@ class Plans:
 
 def plans(cfg: dict[str, Any], sv: Services, edge_memory_gb: float, ft_mem: float) -> Plans:
     """Check the plan levels and build the catalog: every combination of (per
-    service none or an allowed tier) x fine-tuning share x sensing share; a
+    service none or one of its ``edge_tiers``) x fine-tuning share x sensing share; a
     plan fits if it leaves memory for one stream of each service it holds."""
     names, S, mem, share = sv.names, sv.S, sv.mem, sv.share
     t_params, kv_fixed, kv_tok = sv.t_params, sv.kv_fixed, sv.kv_tok
     in_hi, vis, out_hi = sv.in_hi, sv.vis, sv.out_hi
     # ---- plan catalog: per service none or an allowed tier, x fine-tuning x sensing levels
     plans_cfg = mapping(cfg, "plans", "plans")
-    et = plans_cfg.get("edge_tiers")
-    if isinstance(et, (list, tuple)):
-        et = {s: list(et) for s in names}
-    if not isinstance(et, dict):
-        fail("plans.edge_tiers", et, "a list of tier names or a mapping service -> list")
-    choices_per: list[list[int]] = []
-    for s_i, sname in enumerate(names):
-        allowed = et.get(sname, [])
-        if not isinstance(allowed, (list, tuple)):
-            fail(f"plans.edge_tiers.{sname}", allowed, "a list of tier names")
-        ch = [-1]
-        for t in allowed:
-            if t not in TIER_NAMES or not np.isfinite(mem[s_i, TIER_NAMES.index(t)]):
-                fail(f"plans.edge_tiers.{sname}", t, "a tier the service defines")
-            ch.append(TIER_NAMES.index(t))
-        choices_per.append(ch)
-    for k in et:
-        if k not in names:
-            fail("plans.edge_tiers", k, f"a service among {list(names)}")
+    choices_per = edge_tiers(cfg, sv)
     levels = {}
     for fname in ("finetune_levels", "sensing_levels"):
         lv = plans_cfg.get(fname)

@@ -10,7 +10,7 @@ from typing import Any
 
 from hydra.utils import get_class
 
-from gainnet_rl.config import ConfigError
+from gainnet_rl.envs.config import ConfigError
 
 
 def fail(field: str, value: object, allowed: str) -> None:

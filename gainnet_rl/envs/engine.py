@@ -9,31 +9,18 @@ wrappers over it, so both step through exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from gainnet_rl.config import ConfigError, load_scenario
 from gainnet_rl.envs import core, rng
 from gainnet_rl.envs import observation as obs_mod
-from gainnet_rl.envs.params import Params, build_params
+from gainnet_rl.envs.config import ConfigError
+from gainnet_rl.envs.params import Params
 
 ACTION_MODES = ("discrete", "continuous")
 OBSERVATION_MODES = ("flat", "graph")
-
-
-def make_params(
-    scenario: str | Mapping[str, Any] = "small",
-    load: float | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Params:
-    """Load, override and validate a scenario into :class:`Params`."""
-    ov = dict(overrides or {})
-    if load is not None:
-        ov["load"] = load
-    return build_params(load_scenario(scenario, ov))
 
 
 class Engine:

@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 
 from gainnet_rl.envs import core
-from gainnet_rl.envs.engine import Engine, make_params
+from gainnet_rl.envs.config import make_params
+from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.params import Params
 
 

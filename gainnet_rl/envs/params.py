@@ -216,7 +216,7 @@ def _poisson_quantile(mean: float, tail: float) -> int:
 
 
 def build_params(cfg: dict[str, Any]) -> Params:
-    """Validate a scenario config (as from :func:`gainnet_rl.config.load_scenario`)
+    """Validate a scenario config (as from :func:`gainnet_rl.envs.config.load_scenario`)
     and derive the static parameters. Raises :class:`ConfigError` naming the
     offending field, its value and the allowed range."""
     check_finite(cfg)

@@ -10,7 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from gainnet_rl.envs import core
-from gainnet_rl.envs.engine import Engine, make_params
+from gainnet_rl.envs.config import make_params
+from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.params import Params
 
 

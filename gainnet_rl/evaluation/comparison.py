@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation import runs
 from gainnet_rl.evaluation.rollout import evaluate

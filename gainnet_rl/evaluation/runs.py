@@ -17,14 +17,20 @@ checkpoint complete and loadable.
 
 from __future__ import annotations
 
+import importlib.metadata as md
 import inspect
 import json
 import os
 import pickle
+import platform
+import shlex
 import shutil
+import subprocess
+import sys
 import time
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -312,3 +318,118 @@ def load_policy(
     cfg = load_run_config(model_dir)
     model = load_model(model_dir, algo_class(cfg), device=device)
     return LearnedPolicy(model, load_vecnormalize(model_dir)), cfg, model_dir
+
+
+#: Packages whose versions go into versions.json.
+PACKAGES = (
+    "gainnet-rl",
+    "numpy",
+    "scipy",
+    "gymnasium",
+    "torch",
+    "stable-baselines3",
+    "sb3-contrib",
+    "hydra-core",
+    "omegaconf",
+    "tensorboard",
+)
+
+
+def versions() -> dict[str, Any]:
+    """Python, platform, package versions, torch threads and git commit, for versions.json."""
+    out: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {},
+    }
+    for pkg in PACKAGES:
+        try:
+            out["packages"][pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out["packages"][pkg] = None
+    try:
+        import torch
+
+        out["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        out["torch_threads"] = None
+    try:
+        root = Path(__file__).resolve().parents[2]
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        if commit.returncode == 0:
+            out["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            )
+            out["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
+def write_command(run_dir: Path, argv: Sequence[str], overrides: Sequence[str]) -> None:
+    """Append this invocation (and the overrides that redo this job alone) to command.txt."""
+    prog = Path(argv[0]).name if argv else "gainnet-train"
+    if prog.endswith(".py") or prog in ("python", "python3", "__main__.py"):
+        prog = "gainnet-train"
+    block = [
+        f"# {time.strftime('%Y-%m-%d %H:%M:%S')}  cwd: {os.getcwd()}",
+        shlex.join([prog, *argv[1:]]),
+        "# this job alone:",
+        shlex.join(["gainnet-train", *overrides]),
+    ]
+    path = run_dir / "command.txt"
+    old = path.read_text() if path.is_file() else ""
+    atomic_write_text(path, old + "\n".join(block) + "\n\n")
+
+
+def write_status(run_dir: Path, **fields: Any) -> None:
+    """Merge ``fields`` into the run's status.json (atomically), stamped with the time."""
+    path = run_dir / "status.json"
+    old: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            old = {}
+    write_json(path, {**old, **fields, "updated": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def truncate_evaluations(run_dir: Path, steps: int) -> None:
+    """Drop the evaluations an interrupted session logged after its last checkpoint."""
+    path = run_dir / "evaluations.csv"
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    if not lines:
+        return
+    kept = [lines[0]] + [ln for ln in lines[1:] if int(float(ln.split(",", 1)[0])) <= steps]
+    atomic_write_text(path, "".join(kept))
+
+
+#: status.json values of a run that completed (its budget or its steps).
+DONE_STATUSES = ("finished", "stopped_by_max_minutes")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object file, or {} if it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_finished(run_dir: Path) -> bool:
+    """Did gainnet-train finish this run folder (status.json, and a saved model)?"""
+    status = read_json(Path(run_dir) / "status.json").get("status")
+    has_model = any((Path(run_dir) / d / MODEL_FILE).is_file() for d in ("best", "final"))
+    return status in DONE_STATUSES and has_model

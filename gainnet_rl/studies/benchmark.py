@@ -191,7 +191,7 @@ def ppo_split(
     from stable_baselines3 import PPO
 
     from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
-    from gainnet_rl.envs.engine import make_params
+    from gainnet_rl.envs.config import make_params
 
     class TimedVecEnv(GainNetSB3VecEnv):
         env_s = 0.0
@@ -232,10 +232,10 @@ def ppo_split(
         )
         from omegaconf import OmegaConf
 
-        from gainnet_rl.config import load_group_file
+        from gainnet_rl.envs.config import conf_dir
 
-        # the training default's architecture (conf/agent/maskable_ppo.yaml)
-        agent_cfg = load_group_file("agent", "maskable_ppo")
+        # the training default's architecture (conf/agent/maskable_ppo.yaml, no defaults list)
+        agent_cfg = OmegaConf.load(conf_dir() / "agent" / "maskable_ppo.yaml")
         arch = OmegaConf.to_container(agent_cfg.policy_kwargs.net_arch)
         policy_kwargs = {"net_arch": arch, "layout": policies.flat_layout(env.params)}
         policy_txt = f"{policy_cls.__name__} {arch}"

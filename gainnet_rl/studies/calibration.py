@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from gainnet_rl.config import ConfigError, scenario_names
 from gainnet_rl.envs import core
 from gainnet_rl.envs.catalog import TIER_NAMES
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, make_params, scenario_names
 from gainnet_rl.envs.params import Params
 
 

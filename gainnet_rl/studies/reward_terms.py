@@ -23,8 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.config import ConfigError, scenario_names
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, make_params, scenario_names
 from gainnet_rl.envs.models.reward import TERMS
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation.rollout import evaluate

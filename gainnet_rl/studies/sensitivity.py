@@ -31,8 +31,7 @@ from typing import Any
 import numpy as np
 
 from gainnet_rl.agents.baselines import HEURISTICS
-from gainnet_rl.config import ConfigError, load_scenario, scenario_names
-from gainnet_rl.envs.engine import make_params
+from gainnet_rl.envs.config import ConfigError, load_scenario, make_params, scenario_names
 from gainnet_rl.envs.params import POOLS, build_params
 from gainnet_rl.evaluation.rollout import evaluate
 from gainnet_rl.io import atomic_write_text, save_fig, write_csv, write_json

@@ -9,7 +9,7 @@ from collections.abc import Callable
 def require(block: str, cond: bool, field: str, value: object, allowed: str) -> None:
     """Raise ``ConfigError`` naming ``block.field``, its value and the allowed range."""
     if not cond:
-        from gainnet_rl.config import ConfigError
+        from gainnet_rl.envs.config import ConfigError
 
         raise ConfigError(f"{block}.{field}={value!r} is invalid: must be {allowed}")
 
