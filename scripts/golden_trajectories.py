@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from gainnet_rl.envs.config import load_scenario
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
@@ -112,7 +113,11 @@ def run(scenario: str, action_mode: str, observation: str, steps: int | None = N
     """Drive the batched env; return per-stream hashes and float summaries."""
     num_envs = 64 if scenario.endswith("-x64") else NUM_ENVS
     env = GainNetVectorEnv(
-        num_envs, _scenario(scenario), action_mode=action_mode, observation=observation
+        num_envs,
+        _scenario(scenario),
+        action_mode=action_mode,
+        observation=observation,
+        autoreset_mode=AutoresetMode.SAME_STEP,  # the recordings' autoreset
     )
     policy = np.random.default_rng(SEED)
     hashes = {k: hashlib.sha256() for k in ("obs", "reward", "trunc", "mask", "info", "final")}

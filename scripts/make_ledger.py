@@ -1,7 +1,8 @@
 """Write docs/calibration_ledger.csv from the scenario configs (SYSTEM_MODEL 12.10).
 
 One row per (parameter, value) of every number in the config groups a scenario is
-composed of (``gainnet_rl/conf/{scenario,services,channel,mobility,models}/*.yaml``):
+composed of (``gainnet_rl/conf/scenario_base.yaml`` and
+``gainnet_rl/conf/{scenario,services,channel,mobility,models}/*.yaml``):
 file(s) (``group/name``), parameter (dotted path in the composed scenario, e.g.
 ``services.text.share``), value, unit, model (the row of the model
 catalog, or the service/tier it belongs to), source (the YAML's own comment
@@ -107,7 +108,7 @@ DATES = [
 def config_files() -> list[tuple[str, Path, str]]:
     """(file label ``group/name``, path, key prefix in the composed scenario) of every
     scenario config file: a group file is placed at ``scenario.<group>``."""
-    out = []
+    out = [("scenario_base", CONF / "scenario_base.yaml", "")]  # the shared defaults
     for group in GROUPS:
         prefix = "" if group == "scenario" else group
         for path in sorted((CONF / group).glob("*.yaml")):

@@ -32,6 +32,7 @@ PLUGIN = {
     "local": "hydra_plugins.hydra_joblib_launcher",
     "slurm": "hydra_plugins.hydra_submitit_launcher",
     "ray_cluster": "hydra_plugins.hydra_ray_launcher",
+    "ray_local": "hydra_plugins.hydra_ray_launcher",
 }
 
 

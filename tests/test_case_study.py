@@ -240,6 +240,12 @@ def test_runs_are_grouped_into_hydra_sweeps(tmp_path) -> None:
     assert case_study.plan_sweeps([runs[0], runs[2]])[0].swept["seed"] == ["0", "2"]
     tiny = case_study.plan_sweeps(case_study.plan_runs(case, case_study.BUDGETS["tiny"], tmp_path))
     assert [s.swept["agent"] for s in tiny] == [["maskable_ppo"], ["sac"]]
+    # sweeps run together while their runs fit in --jobs
+    assert [[(len(s.runs), n) for s, n in w] for w in launch.waves(tiny, 2)] == [[(1, 1), (1, 1)]]
+    assert [[(len(s.runs), n) for s, n in w] for w in launch.waves(sweeps, 2)] == [
+        [(6, 2)],
+        [(2, 2)],
+    ]
     with pytest.raises(ConfigError, match="launcher='nope' is unknown"):
         case_study.sweep_command(cost, tmp_path, "nope", 2)
 
@@ -250,7 +256,7 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
         [str(BIN / "gainnet-case-study"), "vehicular", "--tiny", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     for stem in ("learning_curves", "qos_vs_load", "cost_quality", "robustness", "knowledge_flow"):

@@ -102,7 +102,7 @@ def test_scenario_file_names_only_what_differs() -> None:
     cfg = load_scenario("medical")
     assert list(cfg["services"]) == ["summarization", "radiology"]
     assert cfg["mobility"]["_target_"].endswith("Static")
-    assert cfg["reward"] == load_scenario("small")["reward"]  # from _base
+    assert cfg["reward"] == load_scenario("small")["reward"]  # from scenario_base.yaml
 
 
 def test_unknown_group_option_in_hydra_overrides() -> None:

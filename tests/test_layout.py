@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gainnet_rl.evaluation", "gainnet_rl.evaluation.rollout", "gainnet_rl.evaluation.tables",
      "gainnet_rl.evaluation.runs"),
     ("gainnet_rl.agents",),
-    ("gainnet_rl.evaluation.comparison",),
+    ("gainnet_rl.evaluation.comparison", "gainnet_rl.evaluation.sb3_zip"),
     ("gainnet_rl.agents.trainer", "gainnet_rl.agents.train"),
     ("gainnet_rl.evaluation.options", "gainnet_rl.evaluation.cli",
      "gainnet_rl.evaluation.baselines_cli", "gainnet_rl.evaluation.evaluate_cli"),

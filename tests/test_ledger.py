@@ -44,14 +44,17 @@ def test_every_config_number_has_a_ledger_row() -> None:
     index = {(r["parameter"], r["value"]): r["files"].split() for r in rows}
     missing = []
     held = set()
+    files = [("scenario", conf_dir() / "scenario_base.yaml", "scenario_base")]
     for group in SCENARIO_GROUPS:
-        for path in sorted((conf_dir() / group).glob("*.yaml")):
-            cfg = yaml.safe_load(path.read_text())
-            label = f"{group}/{path.stem}"
-            for param, value in _numbers(cfg if group == "scenario" else {group: cfg}):
-                held.add((param, value))
-                if label not in index.get((param, value), []):
-                    missing.append(f"{label}: {param} = {value}")
+        files += [
+            (group, p, f"{group}/{p.stem}") for p in sorted((conf_dir() / group).glob("*.yaml"))
+        ]
+    for group, path, label in files:
+        cfg = yaml.safe_load(path.read_text())
+        for param, value in _numbers(cfg if group == "scenario" else {group: cfg}):
+            held.add((param, value))
+            if label not in index.get((param, value), []):
+                missing.append(f"{label}: {param} = {value}")
     assert not missing, "config numbers without a ledger row:\n" + "\n".join(missing)
     stale = [f"{p} = {v}" for p, v in index if (p, v) not in held]
     assert not stale, "ledger rows no config holds:\n" + "\n".join(stale)

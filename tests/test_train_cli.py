@@ -224,6 +224,15 @@ def test_bad_overrides_are_clear_errors(tmp_path: Path, override: str, message: 
     assert res.returncode != 0
     assert message in res.stderr, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run").exists(), "a rejected command left a run folder"
+    if override.startswith("scenario=nosuch"):
+        assert "_base" not in res.stderr and "scenario_base" not in res.stderr  # not offered
+    # a folder that holds anything else is never removed
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    res = run_cli("gainnet-train", override, f"hydra.run.dir={keep}", cwd=tmp_path)
+    assert res.returncode != 0 and (keep / "notes.txt").read_text() == "mine"
 
 
 def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:

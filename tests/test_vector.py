@@ -62,7 +62,13 @@ def _actions(env: GainNetVectorEnv, rs: np.random.Generator, mask: np.ndarray) -
 
 def _run_batched(scenario: str, action_mode: str, observation: str, extra_steps: int = 25):
     """Step the batched env until every sub-env is ``extra_steps`` into its second episode."""
-    env = GainNetVectorEnv(NUM_ENVS, scenario, action_mode=action_mode, observation=observation)
+    env = GainNetVectorEnv(
+        NUM_ENVS,
+        scenario,
+        action_mode=action_mode,
+        observation=observation,
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
     rs = np.random.default_rng(SEED)
     obs, infos = env.reset(seed=SEED)
     log: dict[str, list] = {"obs": [obs], "actions": [], "steps": []}
@@ -139,7 +145,7 @@ def test_make_vec_uses_the_native_vector_env(env_id: str):
     env = gym.make_vec(env_id, num_envs=4, vectorization_mode="vector_entry_point")
     assert isinstance(env, GainNetVectorEnv)
     assert env.num_envs == 4
-    assert env.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP
+    assert env.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     if env_id == SCENARIO_IDS["medium"]:
         assert env.params.name == "medium"
     obs, infos = env.reset(seed=0)
@@ -189,3 +195,83 @@ def test_sb3_adapter_terminal_observation_and_episode_info(observation: str):
         if done_seen.all():
             break
     assert done_seen.all(), "no episode ended"
+
+
+def _trajectory(env: Any, steps: int, seed: int = 3) -> list[tuple]:
+    """(obs, reward, terminated, truncated) of ``steps`` steps of random valid actions
+    (drawn from the infos' action masks, the same draws for the same masks)."""
+    rs = np.random.default_rng(0)
+    obs, infos = env.reset(seed=seed)
+    out = [(obs.copy(), None, None, None)]
+    for _ in range(steps):
+        mask = np.asarray(infos["action_mask"], dtype=bool)
+        act = np.argmax(np.where(mask, rs.random(mask.shape), -1.0), axis=1)
+        obs, rew, term, trunc, infos = env.step(act)
+        out.append((obs.copy(), rew.copy(), term.copy(), trunc.copy()))
+    env.close()
+    return out
+
+
+@pytest.mark.parametrize("max_episode_steps", [None, 20])
+def test_make_vec_modes_give_identical_trajectories(max_episode_steps: int | None) -> None:
+    """sync, async and vector_entry_point (NEXT_STEP autoreset, with or without a
+    time limit) agree step for step, across episode ends."""
+    kw = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    runs = {
+        mode: _trajectory(gym.make_vec(ENV_ID, num_envs=3, vectorization_mode=mode, **kw), 150)
+        for mode in ("vector_entry_point", "sync", "async")
+    }
+    native = runs.pop("vector_entry_point")
+    assert sum(int(t[3].sum()) for t in native[1:]) >= 3, "no episode ended"
+    if max_episode_steps is not None:
+        ends = [t for t, step in enumerate(native[1:], 1) if step[3][0]]
+        assert ends[:2] == [20, 41], ends  # 20 steps, then the reset step, then 20 more
+    for mode, traj in runs.items():
+        for t, (a, b) in enumerate(zip(native, traj, strict=True)):
+            np.testing.assert_array_equal(a[0], b[0], err_msg=f"{mode}: obs at step {t}")
+            if t:
+                np.testing.assert_array_equal(a[1], b[1], err_msg=f"{mode}: reward at {t}")
+                np.testing.assert_array_equal(a[3], b[3], err_msg=f"{mode}: truncated at {t}")
+                assert not a[2].any() and not b[2].any()
+
+
+def test_gymnasium_vector_wrappers_accept_the_native_env() -> None:
+    from gymnasium.wrappers import vector as vw
+
+    env = gym.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point")
+    env = vw.RecordEpisodeStatistics(vw.NormalizeObservation(vw.FlattenObservation(env)))
+    traj = _trajectory(env, 120)
+    assert all(np.isfinite(t[0]).all() for t in traj)
+
+
+def test_next_step_autoreset_semantics_and_episode_metrics() -> None:
+    env = GainNetVectorEnv(2, "small", max_episode_steps=5)
+    obs, infos = env.reset(seed=0)
+    for _ in range(4):
+        obs, rew, _, trunc, infos = env.step(np.zeros(2, dtype=int))
+        assert not trunc.any()
+    obs, rew, _, trunc, infos = env.step(np.zeros(2, dtype=int))
+    assert trunc.all() and infos["_episode_metrics"].all()
+    assert set(infos["episode_metrics"]) >= {"deadline_met_ratio", "served", "dropped"}
+    # the next step resets instead of stepping: reward 0, the first obs of a new episode
+    first, _ = GainNetVectorEnv(2, "small").reset(seed=0)
+    obs, rew, _, trunc, infos = env.step(np.zeros(2, dtype=int))
+    assert not trunc.any() and (rew == 0).all()
+    assert env.state.slot.tolist() == [0, 0]
+    assert obs.shape == first.shape and not np.array_equal(obs, first)  # the next episode's
+
+
+def test_vector_env_renders_each_sub_env_and_rejects_bad_options() -> None:
+    env = GainNetVectorEnv(2, "small", render_mode="rgb_array")
+    env.reset(seed=0)
+    frames = env.render()
+    assert len(frames) == 2 and frames[0].ndim == 3 and frames[0].dtype == np.uint8
+    assert env.metadata["render_fps"] >= 1
+    with pytest.raises(ValueError, match="autoreset_mode='sometimes' is invalid"):
+        GainNetVectorEnv(2, autoreset_mode="sometimes")
+    with pytest.raises(ValueError, match="max_episode_steps=0 is invalid"):
+        GainNetVectorEnv(2, max_episode_steps=0)
+    with pytest.raises(ValueError, match="render_mode='human' is invalid"):
+        GainNetVectorEnv(2, render_mode="human")
+    same = GainNetVectorEnv(2, autoreset_mode="SameStep")
+    assert same.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP

@@ -25,33 +25,26 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from gainnet_rl.agents.view import SimulatorView
 from gainnet_rl.envs import core
-from gainnet_rl.envs.engine import Engine
-from gainnet_rl.envs.gainnet_env import GainNetEnv
 from gainnet_rl.evaluation.rollout import evaluate
-
-
-def _engine(env: Any) -> tuple[Engine, bool]:
-    """The engine of a (possibly wrapped) GainNet env, and whether the env is scalar."""
-    base = env.unwrapped if hasattr(env, "unwrapped") else env
-    engine = getattr(base, "engine", None)
-    if not isinstance(engine, Engine):
-        raise TypeError(f"heuristics need a GainNet env (scalar or vector), got {type(env)!r}")
-    return engine, isinstance(base, GainNetEnv)
 
 
 class Heuristic(abc.ABC):
     """Base class: a policy reading the state of the env it is bound to.
 
     Args:
-        env: a GainNetEnv or GainNetVectorEnv (wrappers allowed).
+        env: any env a learned policy runs on: a GainNet env, scalar or vector
+            (wrappers allowed), the SB3 adapter, or an SB3 / Gymnasium vector env
+            of GainNet envs (:class:`gainnet_rl.agents.view.SimulatorView`).
         seed: seed of the policy's own randomness (``random`` only).
     """
 
     name: str = "heuristic"
 
     def __init__(self, env: Any, seed: int = 0) -> None:
-        self.engine, self.scalar = _engine(env)
+        self.view = SimulatorView(env)
+        self.engine, self.scalar = self.view.engine, self.view.scalar
         self.rng = np.random.default_rng(seed)
 
     def predict(
@@ -64,6 +57,7 @@ class Heuristic(abc.ABC):
     ) -> tuple[np.ndarray, None]:
         """SB3-style: returns (actions, None). The observation is not used; the
         bound env's state is. Actions are shaped like the env's."""
+        self.view.refresh()
         eng = self.engine
         s, p = eng.state, eng.params
         assert s is not None, "reset the env before predict()"
@@ -336,8 +330,7 @@ class GreedyBestPlan(FixedPlanGreedy):
     name = "greedy_best_plan"
 
     def __init__(self, env: Any, seed: int = 0) -> None:
-        engine, _ = _engine(env)
-        super().__init__(env, seed, best_fixed_plans(engine.params))
+        super().__init__(env, seed, best_fixed_plans(SimulatorView(env).engine.params))
 
 
 HEURISTICS: dict[str, type[Heuristic]] = {

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices
 
 from gainnet_rl.envs.params import Params
@@ -51,6 +52,7 @@ class GainNetSB3VecEnv(VecEnv):
     ) -> None:
         self.venv = GainNetVectorEnv(
             num_envs,
+            autoreset_mode=AutoresetMode.SAME_STEP,
             params=params,
             action_mode=action_mode,
             observation=observation,

@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from gainnet_rl.agents.trainer import train
 from gainnet_rl.envs.config import ConfigError, conf_dir
-from gainnet_rl.evaluation.runs import ModelLoadError
+from gainnet_rl.evaluation.runs import ModelLoadError, discard_unstarted
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
@@ -35,6 +35,8 @@ def _hydra_main(cfg: DictConfig) -> None:
     except (ConfigError, ModelLoadError) as exc:
         if hc.mode == RunMode.MULTIRUN:
             raise
+        # a rejected command leaves no run folder behind (Hydra made it before the checks)
+        discard_unstarted(Path(hc.runtime.output_dir))
         print(f"gainnet-train: {exc}", file=sys.stderr)
         sys.exit(2)
 

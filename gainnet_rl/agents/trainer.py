@@ -364,6 +364,7 @@ def train(
         session = state.sessions + 1
     run_dir = Path(run_dir)
     validate(cfg)
+    params = make_params(cfg.scenario)  # every check before the run folder is written
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / runs.CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
     runs.write_command(run_dir, argv, overrides)
@@ -371,7 +372,6 @@ def train(
         torch.set_num_threads(int(cfg.torch_threads))
     write_json(run_dir / "versions.json", runs.versions())
     set_random_seed(int(cfg.seed) + session)
-    params = make_params(cfg.scenario)
     env = build_env(cfg, params, session)
     cls = get_class(str(cfg.agent._target_))
     if ckpt is not None:

@@ -3,7 +3,7 @@
 Every scenario is a file of the Hydra config group ``scenario``
 (``gainnet_rl/conf/scenario``). Its defaults list picks the service catalog
 (group ``services``), the channel, mobility and model-row groups, and a
-scenario file holds only what differs from ``_base.yaml``. Outside a Hydra
+scenario file holds only what differs from ``scenario_base.yaml``. Outside a Hydra
 app the scenario is composed here with Hydra's compose API from the primary
 config ``conf/env.yaml``; inside one (``gainnet-train``) Hydra has composed it
 already and the mapping is passed in. Either way the values are validated in

@@ -19,6 +19,23 @@ from gainnet_rl.envs import observation as obs_mod
 from gainnet_rl.envs.config import ConfigError
 from gainnet_rl.envs.params import Params
 
+
+def obs_row(obs: Any, i: int) -> Any:
+    """Sub-env ``i``'s observation (a copy) of a batched one (array or nested dict)."""
+    if isinstance(obs, dict):
+        return {k: obs_row(v, i) for k, v in obs.items()}
+    return obs[i].copy()
+
+
+def obs_put(obs: Any, idx: np.ndarray, rows: Any) -> None:
+    """Write the batched observation ``rows`` into ``obs`` at ``idx`` (in place)."""
+    if isinstance(obs, dict):
+        for k, v in rows.items():
+            obs_put(obs[k], idx, v)
+    else:
+        obs[idx] = rows
+
+
 ACTION_MODES = ("discrete", "continuous")
 OBSERVATION_MODES = ("flat", "graph")
 
@@ -35,6 +52,13 @@ class Engine:
         option_outcomes: include each request option's exact outcome
             (latency, quality, met, reward) in the observation (section 12.7);
             False leaves only each option's validity.
+        mask_key: None (default), or put the action mask into the observation:
+            a ``Dict`` of ``obs_key`` (the flat or graph observation) and
+            ``mask_key`` (MultiBinary(N), 1 = valid), for clients that read
+            the mask from the observation (TorchRL's ActionMask:
+            ``mask_key="action_mask"``; Tianshou: ``mask_key="mask",
+            obs_key="obs"``). The mask is always in ``info["action_mask"]``.
+        obs_key: the observation's key in that Dict (default ``"observation"``).
     """
 
     def __init__(
@@ -44,6 +68,8 @@ class Engine:
         action_mode: str = "discrete",
         observation: str = "flat",
         option_outcomes: bool = True,
+        mask_key: str | None = None,
+        obs_key: str = "observation",
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ConfigError(
@@ -56,6 +82,14 @@ class Engine:
         if not isinstance(option_outcomes, (bool, np.bool_)):
             raise ConfigError(
                 f"option_outcomes={option_outcomes!r} is invalid: must be true or false"
+            )
+        if mask_key is not None and (not isinstance(mask_key, str) or not mask_key):
+            raise ConfigError(
+                f"mask_key={mask_key!r} is invalid: must be None or a key name (e.g. 'action_mask')"
+            )
+        if not isinstance(obs_key, str) or not obs_key or obs_key == mask_key:
+            raise ConfigError(
+                f"obs_key={obs_key!r} is invalid: must be a key name other than mask_key"
             )
         if not (isinstance(num_envs, (int, np.integer)) and num_envs >= 1):
             raise ConfigError(f"num_envs={num_envs!r} is invalid: must be an integer >= 1")
@@ -75,6 +109,11 @@ class Engine:
             if observation == "flat"
             else obs_mod.graph_space(params, self.option_outcomes)
         )
+        self.mask_key, self.obs_key = mask_key, obs_key
+        if mask_key is not None:
+            self.observation_space = spaces.Dict(
+                {obs_key: self.observation_space, mask_key: spaces.MultiBinary(n)}
+            )
         self.base_key = np.zeros(self.num_envs, dtype=np.uint64)
         self.episode = np.zeros(self.num_envs, dtype=np.int64)
         self._seeded = np.zeros(self.num_envs, dtype=bool)
@@ -112,13 +151,32 @@ class Engine:
             self.state = fresh
             self._refresh()
             return
-        # Only the reset rows change: refresh their outcomes and masks alone.
-        core.put(self.state, idx, fresh)
-        assert self._outcomes is not None and self._mask is not None
-        out = core.request_outcomes(fresh, self.params)
+        self.put_rows(idx, fresh)
+
+    def load_state(self, state: core.State) -> None:
+        """Make ``state`` (B = num_envs, e.g. gathered from sub-envs running in
+        other processes) the current state; recomputes outcomes and masks."""
+        if len(state.slot) != self.num_envs:
+            raise ValueError(
+                f"state has {len(state.slot)} sub-envs: must have num_envs={self.num_envs}"
+            )
+        self.state = state
+        self._refresh()
+
+    def take_rows(self, idx: np.ndarray) -> core.State:
+        """A copy of sub-envs ``idx``'s state (B = len(idx))."""
+        assert self.state is not None, "call reset() first"
+        return core.take(self.state, np.asarray(idx))
+
+    def put_rows(self, idx: np.ndarray, rows: core.State) -> None:
+        """Write ``rows`` (from :meth:`take_rows`) back as sub-envs ``idx``'s state;
+        only those rows' outcomes and masks are recomputed."""
+        assert self.state is not None and self._outcomes is not None and self._mask is not None
+        core.put(self.state, np.asarray(idx), rows)
+        out = core.request_outcomes(rows, self.params)
         for k, v in out.items():
             self._outcomes[k][idx] = v
-        self._mask[idx] = core.action_mask(fresh, self.params, out)
+        self._mask[idx] = core.action_mask(rows, self.params, out)
 
     def _refresh(self) -> None:
         assert self.state is not None
@@ -199,8 +257,14 @@ class Engine:
         if idx is not None:
             state, out = core.take(state, idx), {k: v[idx] for k, v in out.items()}
         if self.observation_mode == "flat":
-            return obs_mod.flat_obs(state, self.params, out, self.option_outcomes)
-        return obs_mod.graph_obs(state, self.params, out, self.option_outcomes)
+            obs = obs_mod.flat_obs(state, self.params, out, self.option_outcomes)
+        else:
+            obs = obs_mod.graph_obs(state, self.params, out, self.option_outcomes)
+        if self.mask_key is None:
+            return obs
+        assert self._mask is not None
+        mask = self._mask if idx is None else self._mask[idx]
+        return {self.obs_key: obs, self.mask_key: mask.astype(np.int8)}
 
     def kpis(self) -> dict[str, np.ndarray]:
         """(B,) snapshot of network KPIs, means over edges: seconds until an edge's

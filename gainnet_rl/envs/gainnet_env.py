@@ -10,8 +10,9 @@ import numpy as np
 
 from gainnet_rl.envs import core
 from gainnet_rl.envs.config import make_params
-from gainnet_rl.envs.engine import Engine
+from gainnet_rl.envs.engine import Engine, obs_row
 from gainnet_rl.envs.params import Params
+from gainnet_rl.envs.render import render_fps
 
 
 def _scalar_info(info: Mapping[str, np.ndarray], i: int) -> dict[str, Any]:
@@ -128,15 +129,22 @@ class GainNetEnv(gym.Env):
     ## Arguments
     ``gymnasium.make("gainnet_rl/GainNet-v1", scenario="small", load=None,
     action_mode="discrete", observation="flat", option_outcomes=True,
-    render_mode=None, overrides=None)``: ``scenario`` a packaged name
+    render_mode=None, overrides=None, mask_key=None, obs_key="observation")``:
+    ``scenario`` a packaged name
     (small, medium, large, medical, vehicular) or a config mapping;
     ``load`` the offered load relative to the edges' capacity (>= 0; 1 =
     ``offered_load_at_load1`` = 0.8 of it, the same at every size);
     ``overrides`` a mapping of dotted config keys to values; ``render_mode``
-    ``"ansi"`` or ``"rgb_array"``. Per-scenario ids:
+    ``"ansi"`` or ``"rgb_array"``; ``mask_key`` puts the action mask into the
+    observation (a ``Dict`` of ``obs_key`` and ``mask_key``; TorchRL's
+    ActionMask: ``mask_key="action_mask"``, Tianshou: ``mask_key="mask",
+    obs_key="obs"``). Agents that ignore the mask: wrap the env in
+    :class:`gainnet_rl.envs.wrappers.ValidActions`. Per-scenario ids:
     ``gainnet_rl/GainNet-small-v1``, ``-medium-v1``, ``-large-v1``.
 
     ## Version History
+    - v1 (later, same dynamics): ``mask_key``/``obs_key``; ``render_fps`` set so a
+      recording plays in simulated time; the vector env's NEXT_STEP autoreset.
     - v1: every pool binds and every outcome is paid once (SYSTEM_MODEL
       sec. 12). Truncated-Shannon link rates on FIFO uplink and downlink
       sub-bands, realistic payloads (photos, X-rays, camera frames up,
@@ -164,6 +172,8 @@ class GainNetEnv(gym.Env):
         render_mode: str | None = None,
         overrides: Mapping[str, Any] | None = None,
         params: Params | None = None,
+        mask_key: str | None = None,
+        obs_key: str = "observation",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
@@ -171,10 +181,14 @@ class GainNetEnv(gym.Env):
                 f"{self.metadata['render_modes']}"
             )
         self.params = params if params is not None else make_params(scenario, load, overrides)
-        self.engine = Engine(self.params, 1, action_mode, observation, option_outcomes)
+        self.engine = Engine(
+            self.params, 1, action_mode, observation, option_outcomes, mask_key, obs_key
+        )
         self.action_space = self.engine.action_space
         self.observation_space = self.engine.observation_space
         self.render_mode = render_mode
+        # a recording (RecordVideo: one frame per decision) plays in simulated time
+        self.metadata = {**self.metadata, "render_fps": render_fps(self.params)}
 
     @property
     def state(self) -> core.State:
@@ -206,10 +220,7 @@ class GainNetEnv(gym.Env):
         return self.engine.action_masks()[0]
 
     def _obs(self) -> Any:
-        obs = self.engine.observe()
-        if isinstance(obs, dict):
-            return {k: v[0] for k, v in obs.items()}
-        return obs[0]
+        return obs_row(self.engine.observe(), 0)
 
     def _info(self) -> dict[str, Any]:
         info = _scalar_info(self.engine.kpis(), 0)

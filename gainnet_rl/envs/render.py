@@ -123,3 +123,13 @@ def rgb_array(state: core.State, p: Params, b: int = 0, size_px: int = 480) -> n
     canvas.draw()
     img = np.asarray(canvas.buffer_rgba())[..., :3].copy()
     return img
+
+
+def render_fps(p: Params) -> int:
+    """Frames per second at which a recording of one frame per decision plays in
+    simulated time: the expected decisions per simulated second (requests of
+    every device at the scenario's load, plus each edge's plan per frame),
+    rounded, at least 1."""
+    requests_hz = p.arrival_rate_hz * p.load * p.num_devices
+    plans_hz = p.num_edges / (p.frame_slots * p.slot_s)
+    return max(1, round(requests_hz + plans_hz))

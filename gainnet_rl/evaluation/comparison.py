@@ -146,14 +146,19 @@ def evaluate_run(
     first_seed: int | None = None,
     which: str | None = None,
     baselines: Sequence[str] | None = None,
+    policy: runs.LearnedPolicy | None = None,
 ) -> tuple[dict[str, Any], str]:
     """Evaluate the run's saved policy beside the baselines and write the tables.
 
     Defaults come from ``cfg.evaluate``; ``scenario``/``load`` evaluate on
-    another network or load (generalisation). Returns (summary, text).
+    another network or load (generalisation); ``policy``: an already loaded
+    one (``run_dir`` then names its model). Returns (summary, text).
     """
     which = which or str(cfg.evaluate.model)
-    policy, _, model_dir = runs.load_policy(run_dir, which, device=str(cfg.device))
+    if policy is None:
+        policy, _, model_dir = runs.load_policy(run_dir, which, device=str(cfg.device))
+    else:
+        model_dir = Path(run_dir)
     if scenario is None:
         params = make_params(cfg.scenario, load)
     else:
@@ -176,7 +181,11 @@ def evaluate_run(
     meta = {
         "scenario": params.name,
         "load": params.load,
-        "trained_on": {"scenario": cfg.scenario.name, "load": cfg.scenario.load},
+        "trained_on": (
+            {"scenario": cfg.scenario.name, "load": cfg.scenario.load}
+            if "name" in cfg.scenario
+            else None
+        ),
         "seeds": seeds,
         "model": str(model_dir),
         "num_timesteps": int(policy.model.num_timesteps),

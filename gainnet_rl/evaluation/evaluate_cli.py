@@ -1,7 +1,10 @@
 """``gainnet-evaluate RUN_DIR_OR_MODEL``: a saved policy beside every baseline.
 
 Loads the policy (a run folder's ``best/`` model by default, a model folder,
-or a ``model.zip``) and the config it was trained with, plays N evaluation
+or a ``model.zip``) and the config it was trained with (for a zip saved by
+plain SB3 code, without a run config: ``scenario=`` and the SB3 class and env
+encodings detected from the zip, or given as ``algo=``, ``action_mode=``,
+``observation=``, ``option_outcomes=``; :mod:`gainnet_rl.evaluation.sb3_zip`), plays N evaluation
 seeds with the policy and each baseline on the same episodes, and prints and
 writes the mean and 95% confidence interval of every metric (CSV, JSON,
 Markdown; see :mod:`gainnet_rl.evaluation.comparison`). Takes Hydra
@@ -11,6 +14,7 @@ overrides (options typed in :class:`gainnet_rl.evaluation.options.EvaluateConfig
     gainnet-evaluate RUN_DIR scenario=medium episodes=30        # generalisation
     gainnet-evaluate RUN_DIR scenario.load=1.5 scenario.network.backhaul_bps=2e8
     gainnet-evaluate run=RUN_DIR/checkpoints/step_000000500000 baselines=[]
+    gainnet-evaluate my_ppo.zip scenario=medium                  # plain SB3 code's model
 """
 
 from __future__ import annotations
@@ -78,19 +82,47 @@ def main(argv: list[str] | None = None) -> int:
     if opts.torch_threads > 0:
         torch.set_num_threads(opts.torch_threads)
     try:
-        model_dir = runs.resolve_model_dir(Path(opts.run), opts.model)
-        cfg_path = runs.find_config(model_dir)
-        cfg = runs.load_run_config(model_dir)
-        assert cfg_path is not None
-        run_dir = cfg_path.parent
-        cfg.device = opts.device
-        scenario = opts.scenario if chosen else load_scenario(cfg.scenario, own)
-        params = make_params(scenario)
-        out = (
-            Path(opts.out)
-            if opts.out
-            else _default_out(model_dir, run_dir, params.name, params.load)
-        )
+        path = Path(opts.run)
+        if not path.exists():
+            raise ModelLoadError(
+                f"{path} does not exist: give a run folder, a model folder or a .zip"
+            )
+        fixed = {k: getattr(opts, k) for k in ("action_mode", "observation", "option_outcomes")}
+        policy = None
+        if runs.find_config(path) is None:
+            # a model.zip of plain SB3 code, or copied out of a run: no run config
+            from gainnet_rl.evaluation.sb3_zip import load_bare
+
+            scenario = opts.scenario if chosen else load_scenario("small", own)
+            if not chosen:
+                print(
+                    "gainnet-evaluate: no run config: evaluating on scenario=small "
+                    "(give scenario=<name> for another)"
+                )
+            params = make_params(scenario)
+            policy, cfg, zip_path = load_bare(path, params, opts.algo, fixed, opts.device)
+            model_dir = zip_path
+            tag = f"eval_{params.name}_load{params.load:g}_{zip_path.stem}"
+            out = Path(opts.out) if opts.out else zip_path.parent / tag
+        else:
+            given = [k for k, v in {"algo": opts.algo, **fixed}.items() if v is not None]
+            if given:
+                raise ConfigError(
+                    f"{', '.join(given)} is invalid with a run folder: the run config "
+                    "says how the model was trained (these are for a bare model.zip)"
+                )
+            model_dir = runs.resolve_model_dir(path, opts.model)
+            cfg_path = runs.find_config(model_dir)
+            cfg = runs.load_run_config(model_dir)
+            assert cfg_path is not None
+            cfg.device = opts.device
+            scenario = opts.scenario if chosen else load_scenario(cfg.scenario, own)
+            params = make_params(scenario)
+            out = (
+                Path(opts.out)
+                if opts.out
+                else _default_out(model_dir, cfg_path.parent, params.name, params.load)
+            )
         _, text = evaluate_run(
             model_dir,
             cfg,
@@ -100,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             first_seed=opts.first_seed,
             which=opts.model,
             baselines=opts.baselines,
+            policy=policy,
         )
     except (ModelLoadError, ConfigError) as exc:
         print(f"gainnet-evaluate: {exc}", file=sys.stderr)

@@ -83,8 +83,29 @@ class EvaluateConfig:
     """torch device: auto, cpu, cuda[:i], mps"""
     torch_threads: int = 1
     """torch intra-op threads, >= 0 (0: torch's default)"""
+    algo: str | None = None
+    """a model.zip without a run config (saved by plain SB3 code): its SB3 class
+    (maskable_ppo, ppo, a2c, sac, td3, ddpg, dqn, qrdqn, trpo); null: from the zip's
+    policy class"""
+    action_mode: str | None = None
+    """a model.zip without a run config: discrete | continuous; null: the one whose
+    action space equals the model's"""
+    observation: str | None = None
+    """a model.zip without a run config: flat | graph; null: the one whose observation
+    space equals the model's"""
+    option_outcomes: bool | None = None
+    """a model.zip without a run config: whether its observation holds the option
+    outcomes; null: from the model's observation space"""
 
     def __post_init__(self) -> None:
+        if self.action_mode not in (None, "discrete", "continuous"):
+            raise ConfigError(
+                f"action_mode={self.action_mode!r} is invalid: must be null, discrete or continuous"
+            )
+        if self.observation not in (None, "flat", "graph"):
+            raise ConfigError(
+                f"observation={self.observation!r} is invalid: must be null, flat or graph"
+            )
         if self.model not in ("best", "final"):
             raise ConfigError(f"model={self.model!r} is invalid: must be best or final")
         _seeds("episodes", self.episodes, self.first_seed)

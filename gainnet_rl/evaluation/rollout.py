@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from gainnet_rl.envs import core
 from gainnet_rl.envs.params import Params
@@ -78,6 +79,7 @@ def play(
         raise ValueError("seeds is empty: evaluate at least one episode")
     env = GainNetVectorEnv(
         len(seeds),
+        autoreset_mode=AutoresetMode.SAME_STEP,
         params=params,
         action_mode=action_mode,
         observation=observation,

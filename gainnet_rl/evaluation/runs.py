@@ -23,6 +23,7 @@ import json
 import os
 import pickle
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -231,9 +232,8 @@ def algo_class(cfg: DictConfig) -> type:
         raise ModelLoadError(f"agent._target_={target!r} in the run config: {exc}") from None
 
 
-def load_model(model_dir: Path, cls: type, env: Any = None, device: str = "auto") -> Any:
-    """Load ``model_dir/model.zip`` with SB3, turning every failure into ModelLoadError."""
-    f = Path(model_dir) / MODEL_FILE
+def check_zip(f: Path) -> None:
+    """Raise ModelLoadError unless ``f`` is a non-empty zip archive."""
     if not f.is_file():
         raise ModelLoadError(f"model file {f} is missing")
     if f.stat().st_size == 0:
@@ -243,6 +243,14 @@ def load_model(model_dir: Path, cls: type, env: Any = None, device: str = "auto"
             f"model file {f} is corrupt or truncated (not a zip archive); "
             "use another checkpoint of the run"
         )
+
+
+def load_model(model_dir: Path, cls: type, env: Any = None, device: str = "auto") -> Any:
+    """Load ``model_dir/model.zip`` (or a ``.zip`` path) with SB3, turning every
+    failure into ModelLoadError."""
+    model_dir = Path(model_dir)
+    f = model_dir if model_dir.suffix == ".zip" else model_dir / MODEL_FILE
+    check_zip(f)
     try:
         with warnings.catch_warnings():
             # SB3 re-saves replay_buffer_class=NStepReplayBuffer with n_steps and warns
@@ -433,3 +441,25 @@ def run_finished(run_dir: Path) -> bool:
     status = read_json(Path(run_dir) / "status.json").get("status")
     has_model = any((Path(run_dir) / d / MODEL_FILE).is_file() for d in ("best", "final"))
     return status in DONE_STATUSES and has_model
+
+
+def discard_unstarted(run_dir: Path) -> bool:
+    """Remove a run folder that a rejected command left behind: only Hydra's own
+    files (``.hydra/``, ``<job>.log``) and no ``config.yaml``. Anything else in
+    the folder is kept (returns False). Also removes the parent if it is a
+    Hydra date folder (``runs/<YYYY-MM-DD>/``) left empty."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
+        return False
+    entries = list(run_dir.iterdir())
+    if any(not (e.name == ".hydra" or (e.is_file() and e.suffix == ".log")) for e in entries):
+        return False
+    for e in entries:
+        shutil.rmtree(e) if e.is_dir() else e.unlink()
+    run_dir.rmdir()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_dir.parent.name):
+        try:
+            run_dir.parent.rmdir()  # runs/<date>/ when it held only this run
+        except OSError:
+            pass
+    return True

@@ -38,6 +38,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from gainnet_rl.envs.gainnet_env import GainNetEnv
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
@@ -114,7 +115,7 @@ def bench_scalar(scenario: str, budget: Budget, seed: int = 0) -> list[float]:
 
 def bench_batched(scenario: str, num_envs: int, budget: Budget, seed: int = 0) -> list[float]:
     """Env-steps/s (steps x num_envs) of the batched GainNet env, per run."""
-    env = GainNetVectorEnv(num_envs, scenario)
+    env = GainNetVectorEnv(num_envs, scenario, autoreset_mode=AutoresetMode.SAME_STEP)
     rs = np.random.default_rng(seed)
     _, infos = env.reset(seed=seed)
     mask = infos["action_mask"]
@@ -157,7 +158,7 @@ def bench_gym(env_id: str, budget: Budget, seed: int = 0) -> list[float]:
 
 def state_bytes_per_env(scenario: str, num_envs: int = 64) -> float:
     """Bytes of the batched State arrays per sub-env."""
-    env = GainNetVectorEnv(num_envs, scenario)
+    env = GainNetVectorEnv(num_envs, scenario, autoreset_mode=AutoresetMode.SAME_STEP)
     env.reset(seed=0)
     total = 0
     for f in dataclasses.fields(env.state):

@@ -28,6 +28,7 @@ from gainnet_rl.studies.case_study.plan import (
     CaseStudy,
     CaseStudyError,
     Run,
+    Sweep,
     plan_sweeps,
     sweep_command,
 )
@@ -155,6 +156,66 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def waves(sweeps: Sequence[Sweep], jobs: int) -> list[list[tuple[Sweep, int]]]:
+    """Sweeps launched together while their runs fit in ``jobs`` (each sweep with as
+    many parallel jobs as it has runs); a larger sweep runs alone with ``jobs``."""
+    out: list[list[tuple[Sweep, int]]] = []
+    wave: list[tuple[Sweep, int]] = []
+    used = 0
+    for sweep in sweeps:
+        n = len(sweep.runs)
+        if wave and used + n > jobs:
+            out.append(wave)
+            wave, used = [], 0
+        wave.append((sweep, min(n, jobs)))
+        used += n
+    if wave:
+        out.append(wave)
+    return out
+
+
+def _launch(
+    sweep: Sweep, root: Path, launcher: str, jobs: int, log: Callable[[str], None]
+) -> tuple[Sweep, list[str], Path, subprocess.Popen, float]:
+    """Start one sweep's ``gainnet-train -m`` process, its output appended to its log."""
+    cmd = sweep_command(sweep, root, launcher, jobs)
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / f"{sweep.name}.log"
+    names = ", ".join(r.name for r in sweep.runs)
+    log(f"  sweep of {len(sweep.runs)} runs ({names}) on {launcher} (log {log_path})")
+    with open(log_path, "a") as fh:  # an earlier session's log stays above this one's
+        if fh.tell():
+            fh.write("\n")
+        fh.write(f"$ {display(cmd)}\n")
+        fh.flush()
+        # own session: a Ctrl-C reaches the jobs once, forwarded by _stop (a second
+        # SIGINT would interrupt the checkpoint gainnet-train writes on the first)
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True
+        )
+    return sweep, cmd, log_path, proc, time.time()
+
+
+def _check(
+    sweep: Sweep, cmd: list[str], log_path: Path, rc: int, log: Callable[[str], None]
+) -> list[str]:
+    """Log each run's status; the failure line of a sweep that left runs unfinished."""
+    bad = []
+    for run in sweep.runs:
+        run.info["sweep"] = display(cmd)
+        st = run_files.read_json(run.run_dir / "status.json")
+        log(f"  {run.name}: {st.get('status')} at {st.get('num_timesteps')} steps")
+        if not run_files.run_finished(run.run_dir):
+            bad.append(run.name)
+    if rc == 0 and not bad:
+        return []
+    tail = log_path.read_text().strip().splitlines()[-3:] if log_path.is_file() else []
+    return [
+        f"{', '.join(bad) or 'no run'} unfinished (sweep exited with {rc}; "
+        f"log {log_path}: {' | '.join(tail)})"
+    ]
+
+
 def train_runs(
     runs: Sequence[Run],
     case: CaseStudy,
@@ -164,7 +225,8 @@ def train_runs(
     launcher: str = "local",
 ) -> list[dict[str, Any]]:
     """Train (or reuse, or resume) every run, one Hydra sweep per group of runs,
-    ``jobs`` runs at a time on ``launcher``.
+    ``jobs`` runs at a time on ``launcher`` (sweeps whose runs fit together in
+    ``jobs`` run at the same time, see :func:`waves`).
 
     Fills each ``run.info`` (command, status, steps, wall time, reused) and
     returns one record per sweep launched (command, log, exit code, wall time).
@@ -174,43 +236,22 @@ def train_runs(
     root = runs[0].run_dir.parent if runs else Path(".")
     launched: list[dict[str, Any]] = []
     failed: list[str] = []
-    for sweep in plan_sweeps(todo):
-        cmd = sweep_command(sweep, root, launcher, jobs)
-        root.mkdir(parents=True, exist_ok=True)
-        log_path = root / f"{sweep.name}.log"
-        names = ", ".join(r.name for r in sweep.runs)
-        log(f"  sweep of {len(sweep.runs)} runs ({names}) on {launcher} (log {log_path})")
-        t0 = time.time()
-        with open(log_path, "a") as fh:  # an earlier session's log stays above this one's
-            if fh.tell():
-                fh.write("\n")
-            fh.write(f"$ {display(cmd)}\n")
-            fh.flush()
-            # own session: a Ctrl-C reaches the jobs once, forwarded by _stop (a second
-            # SIGINT would interrupt the checkpoint gainnet-train writes on the first)
-            proc = subprocess.Popen(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True
-            )
-            try:
+    for wave in waves(plan_sweeps(todo), jobs):
+        started = []
+        try:
+            for sweep, n_jobs in wave:
+                started.append(_launch(sweep, root, launcher, n_jobs, log))
+            for sweep, cmd, log_path, proc, t0 in started:
                 rc = proc.wait()
-            except BaseException:
+                wall = round(time.time() - t0, 1)
+                launched.append(
+                    {"command": display(cmd), "log": str(log_path), "exit": rc, "wall_s": wall}
+                )
+                failed += _check(sweep, cmd, log_path, rc, log)
+        except BaseException:
+            for *_, proc, _ in started:
                 _stop(proc)
-                raise
-        wall = round(time.time() - t0, 1)
-        launched.append({"command": display(cmd), "log": str(log_path), "exit": rc, "wall_s": wall})
-        bad = []
-        for run in sweep.runs:
-            run.info["sweep"] = display(cmd)
-            st = run_files.read_json(run.run_dir / "status.json")
-            log(f"  {run.name}: {st.get('status')} at {st.get('num_timesteps')} steps")
-            if not run_files.run_finished(run.run_dir):
-                bad.append(run.name)
-        if rc != 0 or bad:
-            tail = log_path.read_text().strip().splitlines()[-3:]
-            failed.append(
-                f"{', '.join(bad) or 'no run'} unfinished (sweep exited with {rc}; "
-                f"log {log_path}: {' | '.join(tail)})"
-            )
+            raise
     for run in runs:
         st = run_files.read_json(run.run_dir / "status.json")
         run.info.update(
