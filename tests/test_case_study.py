@@ -240,6 +240,9 @@ def test_runs_are_grouped_into_hydra_sweeps(tmp_path) -> None:
     assert case_study.plan_sweeps([runs[0], runs[2]])[0].swept["seed"] == ["0", "2"]
     tiny = case_study.plan_sweeps(case_study.plan_runs(case, case_study.BUDGETS["tiny"], tmp_path))
     assert [s.swept["agent"] for s in tiny] == [["maskable_ppo"], ["sac"]]
+    # runs that are no product of their swept values: one sweep each, each its own log
+    singles = case_study.plan_sweeps([runs[1], runs[2], runs[3]])
+    assert len({s.name for s in singles}) == len(singles)
     # sweeps run together while their runs fit in --jobs
     assert [[(len(s.runs), n) for s, n in w] for w in launch.waves(tiny, 2)] == [[(1, 1), (1, 1)]]
     assert [[(len(s.runs), n) for s, n in w] for w in launch.waves(sweeps, 2)] == [

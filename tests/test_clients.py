@@ -189,6 +189,12 @@ def test_gainnet_evaluate_on_a_plain_sb3_zip(tmp_path: Path) -> None:
     res = run(str(tmp_path / "mine.zip"), "episodes=2", "baselines=[greedy_utility]")
     assert res.returncode == 0, res.stderr[-2000:]
     assert "| maskable_ppo |" in res.stdout and (tmp_path / "eval_small_load1_mine").is_dir()
+    # a config.yaml above the zip that gainnet-train did not write is passed over
+    (tmp_path / "proj" / "models").mkdir(parents=True)
+    (tmp_path / "proj" / "config.yaml").write_text("lr: 0.1\n")
+    (tmp_path / "mine.zip").rename(tmp_path / "proj" / "models" / "mine.zip")
+    res = run(str(tmp_path / "proj" / "models" / "mine.zip"), "episodes=2", "baselines=[]")
+    assert res.returncode == 0, res.stderr[-2000:]
     bad = run(str(tmp_path / "cartpole.zip"), "episodes=2")
     assert bad.returncode == 2 and "match no GainNet encoding" in bad.stderr
     assert "Traceback" not in bad.stderr

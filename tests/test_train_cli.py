@@ -231,8 +231,15 @@ def test_bad_overrides_are_clear_errors(tmp_path: Path, override: str, message: 
     keep = tmp_path / "mine"
     keep.mkdir()
     (keep / "notes.txt").write_text("mine")
+    (keep / "train.log").write_text("my log")
     res = run_cli("gainnet-train", override, f"hydra.run.dir={keep}", cwd=tmp_path)
     assert res.returncode != 0 and (keep / "notes.txt").read_text() == "mine"
+    assert (keep / "train.log").read_text().startswith("my log")
+    res = run_cli("gainnet-train", f"train.resume={keep}", cwd=tmp_path)  # not a run folder
+    assert res.returncode == 2 and sorted(p.name for p in keep.iterdir() if p.name != ".hydra") == [
+        "notes.txt",
+        "train.log",
+    ]
 
 
 def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:

@@ -252,6 +252,7 @@ def test_next_step_autoreset_semantics_and_episode_metrics() -> None:
         assert not trunc.any()
     obs, rew, _, trunc, infos = env.step(np.zeros(2, dtype=int))
     assert trunc.all() and infos["_episode_metrics"].all()
+    kept = infos
     assert set(infos["episode_metrics"]) >= {"deadline_met_ratio", "served", "dropped"}
     # the next step resets instead of stepping: reward 0, the first obs of a new episode
     first, _ = GainNetVectorEnv(2, "small").reset(seed=0)
@@ -259,6 +260,8 @@ def test_next_step_autoreset_semantics_and_episode_metrics() -> None:
     assert not trunc.any() and (rew == 0).all()
     assert env.state.slot.tolist() == [0, 0]
     assert obs.shape == first.shape and not np.array_equal(obs, first)  # the next episode's
+    env.step(np.zeros(2, dtype=int))
+    assert kept["_episode_metrics"].all(), "a returned info changed after later steps"
 
 
 def test_vector_env_renders_each_sub_env_and_rejects_bad_options() -> None:

@@ -15,6 +15,7 @@ The run folder is described in :mod:`gainnet_rl.agents.trainer`.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -26,6 +27,9 @@ from gainnet_rl.agents.trainer import train
 from gainnet_rl.envs.config import ConfigError, conf_dir
 from gainnet_rl.evaluation.runs import ModelLoadError, discard_unstarted
 
+#: when this command started (what a rejected command may remove is newer)
+_STARTED = time.time()
+
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
 def _hydra_main(cfg: DictConfig) -> None:
@@ -35,14 +39,18 @@ def _hydra_main(cfg: DictConfig) -> None:
     except (ConfigError, ModelLoadError) as exc:
         if hc.mode == RunMode.MULTIRUN:
             raise
-        # a rejected command leaves no run folder behind (Hydra made it before the checks)
-        discard_unstarted(Path(hc.runtime.output_dir))
+        # a rejected command leaves no run folder behind (Hydra made it before the
+        # checks); a resumed run's folder is never touched
+        if not cfg.train.get("resume"):
+            discard_unstarted(Path(hc.runtime.output_dir), str(hc.job.name), _STARTED)
         print(f"gainnet-train: {exc}", file=sys.stderr)
         sys.exit(2)
 
 
 def main() -> None:
     """Console-script entry point."""
+    global _STARTED
+    _STARTED = time.time()
     _hydra_main()
 
 

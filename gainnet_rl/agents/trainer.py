@@ -327,7 +327,9 @@ def train(
         argv: the command line to record (default ``sys.argv``).
 
     Returns:
-        ``{"run_dir", "num_timesteps", "summary"}`` (summary: the eval table).
+        ``{"run_dir", "num_timesteps", "summary"}`` (summary: the eval table);
+        with ``train.reuse`` and a finished run in ``run_dir``, that run's
+        (``num_timesteps`` from its status.json, possibly None) and ``"reused": True``.
     """
     argv = list(sys.argv if argv is None else argv)
     resume = cfg.train.get("resume")
@@ -387,6 +389,8 @@ def train(
         print(f"gainnet-train: resuming {run_dir} from {ckpt.name} ({model.num_timesteps} steps)")
     else:
         if resume:
+            # no checkpoint: start over in the same folder, without the old evaluations
+            runs.truncate_evaluations(run_dir, 0)
             print(f"gainnet-train: {run_dir} has no checkpoint yet: starting it from step 0")
         model = build_model(cfg, env, params)
     model.set_logger(

@@ -164,7 +164,7 @@ class GainNetVectorEnv(VectorEnv):
             }
             if self.autoreset_mode == AutoresetMode.NEXT_STEP:
                 extra = {"episode_metrics": metrics, "_episode_metrics": mask}
-                self._autoreset = mask
+                self._autoreset = mask.copy()  # the info's array stays as returned
             else:
                 obs, extra = self._same_step_reset(obs, done, mask, step_info, metrics)
         infos: dict[str, Any] = self._info()

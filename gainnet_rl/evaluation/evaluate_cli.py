@@ -34,7 +34,7 @@ def _default_out(model_dir: Path, run_dir: Path, scenario: str, load: float) -> 
     """``RUN_DIR/eval_<scenario>_load<load>[_<model>]`` (no suffix for best/)."""
     tag = f"eval_{scenario}_load{load:g}"
     if not (model_dir.resolve().parent == run_dir.resolve() and model_dir.name == "best"):
-        tag += f"_{model_dir.name}"
+        tag += f"_{model_dir.stem if model_dir.suffix == '.zip' else model_dir.name}"
     return run_dir / tag
 
 

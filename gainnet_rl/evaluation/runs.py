@@ -162,13 +162,25 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------ loading
 
 
+def _is_run_config(f: Path) -> bool:
+    """Is ``f`` a config.yaml that gainnet-train wrote (an agent and a scenario)?"""
+    try:
+        cfg = OmegaConf.load(f)
+    except Exception:
+        return True  # unreadable: load_run_config reports it
+    return isinstance(cfg, DictConfig) and bool(
+        OmegaConf.select(cfg, "agent._target_") and OmegaConf.select(cfg, "scenario.name")
+    )
+
+
 def find_config(path: Path, levels: int = 3) -> Path | None:
-    """``config.yaml`` in ``path`` or one of its ``levels`` parents."""
+    """The run's ``config.yaml``: in ``path`` or one of its ``levels`` parents
+    (a config.yaml there that gainnet-train did not write is passed over)."""
     p = Path(path).resolve()
     if p.is_file():
         p = p.parent
     for _ in range(levels + 1):
-        if (p / CONFIG_FILE).is_file():
+        if (p / CONFIG_FILE).is_file() and _is_run_config(p / CONFIG_FILE):
             return p / CONFIG_FILE
         if p.parent == p:
             break
@@ -181,7 +193,8 @@ def resolve_model_dir(path: Path, which: str = "best") -> Path:
 
     ``path`` may be a run folder (its ``which`` model, ``best`` or ``final``,
     falling back to the other one and then to the latest checkpoint), a model
-    directory, or a ``model.zip`` file.
+    directory, or a ``.zip`` file (``<dir>/model.zip`` designates ``<dir>``;
+    a zip of another name is returned as it is, and loaded as named).
     """
     path = Path(path)
     if not path.exists():
@@ -189,7 +202,7 @@ def resolve_model_dir(path: Path, which: str = "best") -> Path:
     if path.is_file():
         if path.suffix != ".zip":
             raise ModelLoadError(f"{path} is not a model file: expected a .zip written by SB3")
-        return path.parent
+        return path.parent if path.name == MODEL_FILE else path
     if (path / MODEL_FILE).is_file():
         return path
     if (path / CONFIG_FILE).is_file():
@@ -271,7 +284,8 @@ def load_model(model_dir: Path, cls: type, env: Any = None, device: str = "auto"
 
 def load_vecnormalize(model_dir: Path) -> Any | None:
     """The VecNormalize statistics saved beside the model (no env attached), or None."""
-    f = Path(model_dir) / VECNORM_FILE
+    model_dir = Path(model_dir)
+    f = (model_dir.parent if model_dir.suffix == ".zip" else model_dir) / VECNORM_FILE
     if not f.is_file():
         return None
     try:
@@ -443,20 +457,35 @@ def run_finished(run_dir: Path) -> bool:
     return status in DONE_STATUSES and has_model
 
 
-def discard_unstarted(run_dir: Path) -> bool:
-    """Remove a run folder that a rejected command left behind: only Hydra's own
-    files (``.hydra/``, ``<job>.log``) and no ``config.yaml``. Anything else in
-    the folder is kept (returns False). Also removes the parent if it is a
-    Hydra date folder (``runs/<YYYY-MM-DD>/``) left empty."""
+def discard_unstarted(run_dir: Path, job_name: str, since: float) -> bool:
+    """Remove what Hydra wrote for a command that was then rejected.
+
+    Only files this process wrote (modified at or after ``since``, the time the
+    command started) with Hydra's own names are removed: ``.hydra/{config,
+    hydra,overrides}.yaml`` and an empty ``<job_name>.log``; then the folder (and a
+    Hydra date folder ``runs/<YYYY-MM-DD>/`` above it) if left empty. A folder
+    holding a ``config.yaml`` or anything else is left as it is. Returns whether
+    the folder was removed.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or (run_dir / CONFIG_FILE).exists():
         return False
-    entries = list(run_dir.iterdir())
-    if any(not (e.name == ".hydra" or (e.is_file() and e.suffix == ".log")) for e in entries):
-        return False
-    for e in entries:
-        shutil.rmtree(e) if e.is_dir() else e.unlink()
-    run_dir.rmdir()
+    hydra_dir = run_dir / ".hydra"
+    ours = [run_dir / f"{job_name}.log"]
+    ours += [hydra_dir / f"{n}.yaml" for n in ("config", "hydra", "overrides")]
+    for f in ours:
+        try:
+            st = f.stat() if f.is_file() else None
+            # the log only while empty: a user's own log of that name is never removed
+            if st and st.st_mtime >= since - 1.0 and (f.suffix == ".yaml" or st.st_size == 0):
+                f.unlink()
+        except OSError:
+            pass
+    for d in (hydra_dir, run_dir):
+        try:
+            d.rmdir()  # only if empty
+        except OSError:
+            return False
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_dir.parent.name):
         try:
             run_dir.parent.rmdir()  # runs/<date>/ when it held only this run

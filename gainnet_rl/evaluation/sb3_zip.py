@@ -138,4 +138,5 @@ def load_bare(
             "device": device,
         }
     )
-    return LearnedPolicy(model, None), cfg, f
+    # a model copied out of a run keeps its observation statistics beside it
+    return LearnedPolicy(model, runs.load_vecnormalize(f)), cfg, f

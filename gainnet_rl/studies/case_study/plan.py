@@ -304,7 +304,9 @@ class Sweep:
 
     @property
     def name(self) -> str:
-        """A label for the sweep's log file."""
+        """A label for the sweep's log file (unique among a study's sweeps)."""
+        if len(self.runs) == 1:
+            return f"sweep_{self.runs[0].name}"
         agents = "+".join(self.swept["agent"])
         return f"sweep_{agents}" + (
             "_wcloud" if "scenario.reward.w_cloud_cost" in self.swept else ""
