@@ -298,7 +298,8 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
         assert r["status"] in DONE_STATUSES and r["num_timesteps"] >= 2048
         assert r["command"].startswith("gainnet-train experiment=vehicular agent=")
         assert not r["reused"]
-    assert (out / "runs" / "sweep_sac.log").is_file()
+    # tiny: per-agent budgets, so one sweep per agent, both at once (2 jobs)
+    assert (out / "runs" / "sweep_sac_seed0.log").is_file()
     assert len(summary["sweeps"]) == 2 and all(sw["exit"] == 0 for sw in summary["sweeps"])
     assert "train.reuse=true" in summary["sweeps"][0]["command"]
     assert not list(out.rglob(".*.tmp-*"))

@@ -163,14 +163,12 @@ def read_state(checkpoint: Path) -> dict[str, Any]:
 
 
 def _is_run_config(f: Path) -> bool:
-    """Is ``f`` a config.yaml that gainnet-train wrote (an agent and a scenario)?"""
+    """Is ``f`` a config.yaml of gainnet-train (it names the agent's ``_target_``)?"""
     try:
         cfg = OmegaConf.load(f)
     except Exception:
         return True  # unreadable: load_run_config reports it
-    return isinstance(cfg, DictConfig) and bool(
-        OmegaConf.select(cfg, "agent._target_") and OmegaConf.select(cfg, "scenario.name")
-    )
+    return isinstance(cfg, DictConfig) and bool(OmegaConf.select(cfg, "agent._target_"))
 
 
 def find_config(path: Path, levels: int = 3) -> Path | None:
