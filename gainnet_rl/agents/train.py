@@ -27,7 +27,7 @@ from gainnet_rl.agents.trainer import train
 from gainnet_rl.envs.config import ConfigError, conf_dir
 from gainnet_rl.evaluation.runs import ModelLoadError, discard_unstarted
 
-#: when this command started (what a rejected command may remove is newer)
+#: when this command started (its import): what a rejected command may remove is newer
 _STARTED = time.time()
 
 
@@ -49,8 +49,6 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    global _STARTED
-    _STARTED = time.time()
     _hydra_main()
 
 

@@ -26,22 +26,19 @@ from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.gainnet_env import GainNetEnv
 
 
-def _unwrap_vec(env: Any) -> Any:
-    """Strip SB3 VecEnvWrappers (``.venv``) and Gymnasium vector wrappers (``.env``)."""
-    seen = 0
-    while seen < 64:
-        seen += 1
+def _live_engine(env: Any) -> tuple[Engine, bool] | None:
+    """The engine of the GainNet env inside ``env``'s wrappers (Gymnasium's ``.env``,
+    SB3's ``.venv``) and whether that env is scalar; None when there is none in
+    this process (a vector env of separate envs)."""
+    for _ in range(64):
+        engine = getattr(env, "engine", None)
+        if isinstance(engine, Engine):
+            return engine, isinstance(env, GainNetEnv)
         inner = getattr(env, "venv", None)
-        if inner is not None and not isinstance(getattr(env, "engine", None), Engine):
-            env = inner
-            continue
-        if getattr(env, "num_envs", None) is not None and hasattr(env, "env"):
-            inner = env.env
-            if getattr(inner, "num_envs", None) is not None:
-                env = inner
-                continue
-        break
-    return env
+        env = inner if inner is not None else getattr(env, "env", None)
+        if env is None:
+            break
+    return None
 
 
 class SimulatorView:
@@ -55,34 +52,24 @@ class SimulatorView:
 
     def __init__(self, env: Any) -> None:
         self._remote: Any = None
-        base = env.unwrapped if hasattr(env, "unwrapped") else env
-        engine = getattr(base, "engine", None)
-        if isinstance(engine, Engine):
-            self.engine, self.scalar = engine, isinstance(base, GainNetEnv)
+        live = _live_engine(env)
+        if live is not None:
+            self.engine, self.scalar = live
             return
-        vec = _unwrap_vec(env)
-        engine = getattr(vec, "engine", None)
-        if isinstance(engine, Engine):  # GainNetSB3VecEnv (.venv is the native vector env)
-            self.engine, self.scalar = engine, False
-            return
-        inner = getattr(vec, "venv", None)
-        if isinstance(getattr(inner, "engine", None), Engine):
-            self.engine, self.scalar = inner.engine, False
-            return
-        if not hasattr(vec, "get_attr") or getattr(vec, "num_envs", None) is None:
+        if not hasattr(env, "get_attr") or getattr(env, "num_envs", None) is None:
             raise TypeError(
                 "heuristics need a GainNet env: a scalar or vector GainNet env (wrappers "
                 "allowed), the SB3 adapter, or an SB3 / Gymnasium vector env of GainNet "
                 f"envs; got {type(env)!r}"
             )
         try:
-            engines = list(vec.get_attr("engine"))
+            engines = list(env.get_attr("engine"))
         except AttributeError as exc:
             raise TypeError(f"{type(env)!r} holds no GainNet envs (no engine attribute)") from exc
         first = engines[0]
         if not isinstance(first, Engine):
             raise TypeError(f"{type(env)!r} holds no GainNet envs (its sub-envs have no engine)")
-        self._remote = vec
+        self._remote = env
         self.engine = Engine(first.params, len(engines), first.action_mode)
         self.scalar = False
 

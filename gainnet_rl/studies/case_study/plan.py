@@ -10,6 +10,7 @@ weight), each launched by a Hydra launcher (:mod:`.launch`).
 from __future__ import annotations
 
 import itertools
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,8 +231,6 @@ class Run:
 
     def command(self) -> str:
         """The equivalent single ``gainnet-train`` command line (for the summary)."""
-        import shlex
-
         return shlex.join(["gainnet-train", *self.overrides])
 
 
