@@ -1,11 +1,12 @@
 """Gymnasium wrappers for agents that ignore the action mask.
 
-Of a decision's N actions most are forbidden (on small, 49 of 88 on average:
-edges out of range, plans that do not fit). The env penalises a forbidden
+Many of a decision's N actions are forbidden (edges out of range, plans that
+do not fit, padding beyond the scenario's edges and plans). The env penalises a forbidden
 action (``w_invalid``) and carries out the fallback (a forbidden request
 choice rejects the request, a forbidden plan keeps the edge's current one),
 so an agent that samples all N actions uniformly starts far below the
-uniform-valid policy (-27.6 against -3.6 per episode on small at load 1).
+uniform-valid policy (-13.22 against -4.60 per episode on small at load 1:
+docs/results/clients.md, ``python scripts/client_returns.py``).
 Agents with masking (MaskablePPO, a masked-logits loop, TorchRL's
 ActionMask, Tianshou's ``obs.mask``) need no wrapper; for the others
 :class:`ValidActions` (one env) and :class:`ValidActionsVector` (a vector
