@@ -18,19 +18,26 @@ from typing import Any
 
 import numpy as np
 
-from gainnet_rl.envs import core, dynamics, rng
+from gainnet_rl.envs import core, dynamics, slot
 from gainnet_rl.envs import observation as obs_mod
 from gainnet_rl.envs.gainnet_env import GainNetEnv
-from gainnet_rl.envs.models import channel, mobility
+from gainnet_rl.envs.models import arrivals, channel, mobility
 from gainnet_rl.envs.vector_env import GainNetVectorEnv
 
 PARTS: list[tuple[Any, str, str]] = [
-    (rng, "normal", "normal draws (Box-Muller: hash, log, sqrt, cos/sin tables)"),
-    (channel.UMaChannel, "evolve", "channel evolution (without its normal draws)"),
-    (channel.ChannelModel, "large_scale_gain_db", "path loss + shadowing gain"),
-    (mobility.RandomWaypoint, "step", "mobility"),
-    (dynamics, "arrive", "arrivals (counts, order, request fields)"),
-    (dynamics, "advance", "slot advance rest (sensing, handover, sub-batch gather/scatter)"),
+    (
+        channel.UMaChannel,
+        "advance_rows",
+        "channel kernel (shadowing, fading, path loss; all links)",
+    ),
+    (mobility.RandomWaypoint, "advance_rows", "mobility kernel"),
+    (arrivals.PoissonArrivals, "sample_rows", "arrival-count kernel"),
+    (slot, "sense_rows", "sensing kernel (ring, uploads)"),
+    (slot, "handover_rows", "handover kernel"),
+    (slot, "frame_rows", "frame kernel (fine-tuning, knowledge)"),
+    (slot, "enqueue_rows", "queueing kernel (order, request fields)"),
+    (dynamics, "arrive", "arrivals rest (Python glue)"),
+    (dynamics, "advance", "slot advance rest (Python glue, accounting)"),
     (core, "request_outcomes", "request option outcomes"),
     (core, "action_mask", "action masks"),
     (obs_mod, "flat_obs", "observation"),

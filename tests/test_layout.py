@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]  # fmt: skip
 
 #: third-party packages the simulator (envs/) may import
-ENV_DEPS = {"numpy", "scipy", "gymnasium", "omegaconf", "hydra"}
+ENV_DEPS = {"numpy", "scipy", "numba", "gymnasium", "omegaconf", "hydra"}
 
 
 def _modules() -> dict[str, Path]:

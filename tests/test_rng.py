@@ -100,3 +100,46 @@ def test_malloc_tuning_is_skipped_where_unsupported(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(_malloc, "supported", lambda: False)
     monkeypatch.delenv("GAINNET_RL_MALLOC_TUNING", raising=False)
     assert _malloc.tune_malloc() is False
+
+
+def test_compiled_twins_draw_the_array_functions_numbers_bit_for_bit() -> None:
+    """The kernels' scalar draws (uniform1, normal_pair1, poisson1,
+    poisson_table1) equal the array functions element for element."""
+    from numba import njit
+
+    @njit(cache=False)
+    def draw(key, counter, stream, n):  # type: ignore[no-untyped-def]
+        uni, nor = np.empty((key.size, n)), np.empty((key.size, n))
+        half = (n + 1) // 2
+        for b in range(key.size):
+            head = rng.head1(key[b], counter[b], stream)
+            for i in range(n):
+                uni[b, i] = rng.uniform1(head, i)
+            for j in range(half):
+                z0, z1 = rng.normal_pair1(head, j)
+                nor[b, j] = z0
+                if j + half < n:
+                    nor[b, j + half] = z1
+        return uni, nor
+
+    key, counter = _keys(64), np.arange(64, dtype=np.int64) * 7
+    for n in (1, 2, 7, 160):
+        uni, nor = draw(key, counter, int(rng.Stream.FADING), n)
+        np.testing.assert_array_equal(uni, rng.uniform(key, counter, rng.Stream.FADING, (n,)))
+        np.testing.assert_array_equal(nor, rng.normal(key, counter, rng.Stream.FADING, (n,)))
+
+    @njit(cache=False)
+    def counts(u, lam, cdf):  # type: ignore[no-untyped-def]
+        a = np.empty(u.size, np.int64)
+        t = np.empty(u.size, np.int64)
+        for i in range(u.size):
+            a[i] = rng.poisson1(u[i], lam[i])
+            t[i] = rng.poisson_table1(u[i], cdf)
+        return a, t
+
+    u = rng.uniform(_keys(1), np.zeros(1, np.int64), rng.Stream.ARRIVAL_COUNT, (20_000,))[0]
+    lam = np.linspace(0.0, 30.0, u.size)
+    a, _ = counts(u, lam, rng.poisson_cdf(0.4))
+    np.testing.assert_array_equal(a, rng.poisson(u, lam))
+    _, t = counts(u, lam, rng.poisson_cdf(0.4))
+    np.testing.assert_array_equal(t, rng.poisson(u, 0.4))

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gainnet_rl.envs import rng
-from gainnet_rl.envs.catalog import KIND_VISION
+from gainnet_rl.envs import decide, slot
 from gainnet_rl.envs.events import apply_events, record
-from gainnet_rl.envs.models.reward import TERMS
 from gainnet_rl.envs.outcomes import decision_type, plan_choices, request_outcomes
-from gainnet_rl.envs.params import Params
+from gainnet_rl.envs.params import LATENCY_BIN_S, Params
 from gainnet_rl.envs.state import (
     DECISION_PLAN,
     DECISION_REQUEST,
@@ -30,14 +28,7 @@ from gainnet_rl.envs.state import (
     TERM0,
     Rows,
     State,
-    arange,
-    db_to_linear,
     derived,
-    event_slot,
-    held,
-    load_slots,
-    max_last,
-    ring_add,
 )
 
 
@@ -170,26 +161,16 @@ def step(
 def apply_plan(
     state: State, p: Params, idx: np.ndarray, act: np.ndarray, invalid: np.ndarray
 ) -> None:
-    e = state.plan_ptr[idx]
-    ok = (act < p.num_plans) & plan_choices(state, p, idx)[
-        arange(idx.size), np.minimum(act, p.num_plans - 1)
-    ]
-    invalid[idx] += ~ok
-    state.ep_totals[idx, EP_INDEX["invalid"]] += ~ok
-    go, eg, ag = idx[ok], e[ok], act[ok]
-    new_tiers = p.plan_tiers[ag]  # (n, S)
-    old = state.edge_tier[go, eg]
-    changed = (new_tiers != old) & (new_tiers >= 0)
-    state.tier_ready_slot[go, eg] = np.where(
-        changed,
-        state.slot[go, None] + load_slots(p, new_tiers, changed),
-        state.tier_ready_slot[go, eg],
-    )
-    state.edge_tier[go, eg] = new_tiers
-    state.plan[go, eg] = ag
-    state.finetune[go, eg] = p.plan_finetune[ag]
-    state.sensing[go, eg] = p.plan_sensing[ag]
-    state.plan_ptr[idx] += 1
+    """Set the plans ``act`` of the edges being planned in sub-envs ``idx`` (a
+    plan outside the choices counts as invalid and keeps the current one);
+    a newly held tier serves once its weights are loaded."""
+    ok = plan_choices(state, p, idx)
+    decide.plan_rows(
+        idx, act, ok, state.plan_ptr, state.slot, state.edge_tier, state.tier_ready_slot,
+        state.plan, state.finetune, state.sensing, state.ep_totals, EP_INDEX["invalid"],
+        invalid, p.plan_tiers, p.plan_finetune, p.plan_sensing, p.tier_memory_gb,
+        p.model_load_gb_per_s, p.slot_s,
+    )  # fmt: skip
 
 
 def apply_request(
@@ -200,100 +181,47 @@ def apply_request(
     out: dict[str, np.ndarray],
     acc: np.ndarray,
 ) -> np.ndarray:
-    """Book the chosen options of sub-envs ``idx``; returns their rewards."""
-    O, E = p.num_options, p.num_edges
-    reject = O - 1
-    in_range = act < O
-    a = np.where(in_range, act, reject)
-    ok = in_range & out["valid"][idx, a]
-    acc[SI_INDEX["invalid"], idx] += ~ok
-    state.ep_totals[idx, EP_INDEX["invalid"]] += ~ok
-    a = np.where(ok, a, reject)  # a forbidden choice rejects the request
-    pick = lambda k: out[k][idx, a]
-    dropped, met, missed = pick("dropped"), pick("met"), pick("missed")
-    latency, quality = pick("latency_s"), pick("quality")
-    energy, cost, reward = pick("energy_j"), pick("cost_usd"), pick("reward")
-    terms = out["terms"][idx, a]
-    t0 = state.slot[idx] * p.slot_s
-    t_d = out["t_deadline_s"][idx]
-    when = np.where(a == reject, 0.0, latency)  # latency is the deadline where aborted
-    ev_slot = event_slot(t0 + when, p)
-    served = ~dropped
-    ring_add(state, p, idx, ev_slot, 1.0, served, met, missed, quality, latency)
-    is_edge = (a >= 1) & (a <= p.max_edges)
-    is_local, is_cloud = a == 0, a == O - 2
-    e = np.minimum(np.maximum(a - 1, 0), E - 1)
-    # Occupy the chosen resources, each only until the request's deadline.
-    before = lambda start, i: start < t_d[i]
-    hold = lambda end, i: np.minimum(end, t_d[i])
-    for sel, edge in ((is_edge, e), (is_cloud, out["assoc"][idx])):
-        i, ee = np.flatnonzero(sel), edge[sel]
+    """Book the chosen options of sub-envs ``idx``; returns their rewards
+    (the compiled :func:`gainnet_rl.envs.decide.book_rows`)."""
+    n = idx.size
+    chosen, ev_slot = np.empty(n, np.int64), np.empty(n, np.int64)
+    reward, energy = np.empty(n), np.empty(n)
+    o = out
+    decide.book_rows(
+        idx, act, o["valid"], o["latency_s"], o["quality"], o["energy_j"], o["cost_usd"],
+        o["dropped"], o["met"], o["missed"], o["reward"], o["terms"], o["t_deadline_s"],
+        o["k_ul"], o["up_start_s"], o["up_end_s"], o["assoc"], o["k_dl"], o["dl_start_s"],
+        o["dl_end_s"], o["dl_start_cloud_s"], o["dl_end_cloud_s"], o["comp_start_s"],
+        o["comp_end_s"], o["stream"], o["kv_gb"], o["bh_start_s"], o["bh_end_s"], o["k_cloud"],
+        o["cloud_start_s"], o["cloud_end_s"], o["device"], o["local_start_s"],
+        o["local_end_s"], state.slot, state.ring_events, state.ep_latency_hist,
+        state.ul_free_s, state.dl_free_s, state.bh_free_s, state.st_free_s, state.st_kv_gb,
+        state.st_kv_held_gb, state.st_last_start_s, state.cloud_free_s, state.device_free_s,
+        state.ep_totals, acc, p.max_edges, p.slot_s, p.ring_slots, p.episode_slots,
+        LATENCY_BIN_S, p.cloud_power_w, _EP_BOOK_COLS, _SI_BOOK_COLS, TERM0, chosen, ev_slot,
+        reward, energy,
+    )  # fmt: skip
+    if p.record_slots:  # in-flight records of edge requests, for scheduled events
+        i = np.flatnonzero((chosen >= 1) & (chosen <= p.max_edges))
         b = idx[i]
-        up_s, up_e = out["up_start_s"][b, ee], out["up_end_s"][b, ee]
-        go = before(up_s, i)
-        k = out["k_ul"][b, ee]
-        state.ul_free_s[b[go], ee[go], k[go]] = hold(up_e, i)[go]
-        dl_s = out["dl_start_s" if sel is is_edge else "dl_start_cloud_s"]
-        dl_e = out["dl_end_s" if sel is is_edge else "dl_end_cloud_s"]
-        if sel is is_edge:
-            dl_s, dl_e = dl_s[b, ee], dl_e[b, ee]
-        else:
-            dl_s, dl_e = dl_s[b], dl_e[b]
-        go = before(dl_s, i)
-        k = out["k_dl"][b, ee]
-        state.dl_free_s[b[go], ee[go], k[go]] = hold(dl_e, i)[go]
-    # edge compute
-    i = np.flatnonzero(is_edge)
-    b, ee = idx[i], e[i]
-    c_s, c_e = out["comp_start_s"][b, ee], out["comp_end_s"][b, ee]
-    go = before(c_s, i)
-    j = out["stream"][b, ee]
-    bg, eg, jg = b[go], ee[go], j[go]
-    kv_new = out["kv_gb"][b, ee][go]
-    busy_now = state.st_free_s[bg, eg, jg] > t0[i][go]  # the stream still holds a request
-    state.st_kv_held_gb[bg, eg, jg] = np.maximum(
-        np.where(busy_now, state.st_kv_held_gb[bg, eg, jg], 0.0), kv_new
-    )
-    state.st_free_s[bg, eg, jg] = hold(c_e, i)[go]
-    state.st_kv_gb[bg, eg, jg] = kv_new
-    state.st_last_start_s[b[go], ee[go]] = c_s[go]
-    horizon = p.episode_slots * p.slot_s  # utilisation counts the episode's time only
-    state.ep_totals[b, EP_INDEX["edge_busy_s"]] += held(
-        np.minimum(hold(c_e, i), horizon), c_s, horizon
-    )
-    if p.record_slots:
-        record(state, p, b, ee, j, out, i, idx, t0, ev_slot, reward, energy)
-    # cloud: backhaul and a cloud stream
-    i = np.flatnonzero(is_cloud)
-    b, ac = idx[i], out["assoc"][idx][i]
-    go = before(out["bh_start_s"][b], i)
-    state.bh_free_s[b[go], ac[go]] = hold(out["bh_end_s"][b], i)[go]
-    c_s, c_e = out["cloud_start_s"][b], out["cloud_end_s"][b]
-    go = before(c_s, i)
-    state.cloud_free_s[b[go], out["k_cloud"][b][go]] = hold(c_e, i)[go]
-    state.ep_totals[b, EP_INDEX["cloud_energy"]] += p.cloud_power_w * np.maximum(
-        hold(c_e, i) - c_s, 0.0
-    )
-    # local
-    i = np.flatnonzero(is_local)
-    b, uu = idx[i], out["device"][idx][i]
-    go = before(out["local_start_s"][b], i)
-    state.device_free_s[b[go], uu[go]] = hold(out["local_end_s"][b], i)[go]
-    # Episode accounting of the decision.
-    ep = state.ep_totals
-    ep[idx, EP_INDEX["reward"]] += reward
-    ep[idx, EP_INDEX["energy"]] += energy
-    ep[idx, EP_INDEX["cost"]] += cost
-    ep[idx, TERM0 : TERM0 + len(TERMS)] += terms
-    ep[idx, EP_INDEX["aborted"]] += dropped & (a != reject)
-    # local_requests, edge_requests, cloud_requests, rejected (adjacent in EP_FIELDS)
-    ep[idx, EP_INDEX["local_requests"] : EP_INDEX["rejected"] + 1] += np.stack(
-        [is_local, is_edge, is_cloud, a == reject], axis=1
-    )
-    acc[SI_INDEX["energy_j"], idx] += energy
-    acc[SI_INDEX["cost_usd"], idx] += cost
+        e = chosen[i] - 1
+        t0 = state.slot[idx] * p.slot_s
+        record(state, p, b, e, out["stream"][b, e], out, i, idx, t0, ev_slot, reward, energy)
     state.req_ptr[idx] += 1
     return reward
+
+
+_EP_BOOK_COLS = np.array(
+    [
+        EP_INDEX[k]
+        for k in (
+            "invalid", "reward", "energy", "cost", "aborted", "local_requests",
+            "edge_requests", "cloud_requests", "rejected", "edge_busy_s", "cloud_energy",
+        )
+    ],
+    dtype=np.int64,
+)  # fmt: skip
+_SI_BOOK_COLS = np.array([SI_INDEX[k] for k in ("invalid", "energy_j", "cost_usd")], np.int64)
 
 
 def advance(
@@ -303,179 +231,81 @@ def advance(
 
     Returns (the slot's request events (n, len(RING_FIELDS)), the slot's
     reward (n,): sensing and fine-tuning energy and event corrections, and
-    the slot's energy (n,) in J) per advanced sub-env.
+    the slot's energy (n,) in J) per advanced sub-env. The work is done by
+    compiled kernels (:mod:`gainnet_rl.envs.slot` and the models' own), in
+    order: this slot's events leave the ring, sensing uploads, devices move,
+    channels evolve, handovers, scheduled edge events, the frame boundary's
+    fine-tuning, then the next slot's arrivals.
     """
-    E, U = p.num_edges, p.num_devices
-    ch = p.channel
-    sub = Rows(s, idx)
-    n, rows = sub.n, sub.rows
-    # Events happening in this slot, then cleared from the ring.
-    h = sub.get("slot") % p.ring_slots
-    ev = s.ring_events[rows, h]  # (n, F) copy
-    s.ring_events[rows, h] = 0.0
-    # Sensing during the slot: devices of an edge with a sensing share fill
-    # their buffers and upload over an equal split of that (reserved) share.
-    assoc = sub.get("assoc")
-    edge_of = arange(n)[:, None] * E + assoc  # (n, U) flat (sub-env, edge) index
-    sens_u = sub.get("sensing").reshape(-1)[edge_of]
-    on = sens_u > 0  # (n, U)
-    buf = np.minimum(
-        sub.get("sense_buffer_bits") + p.sensing_rate_bps * p.slot_s * on, p.sensing_buffer_bits
-    )
-    # devices sharing each one's edge; where sensing is off the share is 0 anyway
-    n_same = np.bincount(edge_of.reshape(-1), minlength=n * E)[edge_of]
-    bw = sens_u * p.ul_bandwidth_hz / np.maximum(n_same, 1)
-    link_of = (arange(n * U) * E).reshape(n, U) + assoc  # (n, U) flat (sub-env, device, edge)
-    chan = sub.get("channel")
-    g_assoc = db_to_linear(sub.get("gain_db").reshape(-1)[link_of])
-    g_assoc = g_assoc * (
-        chan["h_re"].reshape(-1)[link_of] ** 2 + chan["h_im"].reshape(-1)[link_of] ** 2
-    )
-    rate = np.where(on, ch.uplink_rate_bps(g_assoc, bw, p.ul_time_share), 0.0)
-    up_bits = np.minimum(buf, rate * p.slot_s)
-    sub.set("sense_buffer_bits", buf - up_bits)
-    sensed = sub.get("sensed_bits") + np.bincount(
-        edge_of.reshape(-1), weights=up_bits.reshape(-1), minlength=n * E
-    ).reshape(n, E)
-    up_time = np.divide(up_bits, rate, out=np.zeros_like(up_bits), where=rate > 0)
-    finetune, edge_scale, edge_up = sub.get("finetune"), sub.get("edge_scale"), sub.get("edge_up")
-    # devices transmit sensed data only in uplink time (TDD)
-    energy = ch.device_tx_w * p.ul_time_share * up_time.sum(axis=1)
-    ep = s.ep_totals
+    U = p.num_devices
+    ch, chan, mob = p.channel, s.channel, s.mobility
+    rows = np.arange(s.batch_size) if idx is None else idx  # (writable: one kernel type)
+    n = rows.size
+    ev, energy = np.empty((n, N_RING)), np.empty(n)
+    ul = ch.ul_link
+    slot.sense_rows(
+        rows, s.slot, s.ring_events, p.ring_slots, s.assoc, s.sensing, s.sense_buffer_bits,
+        s.sensed_bits, s.gain_db, chan["h_re"], chan["h_im"], p.sensing_rate_bps * p.slot_s,
+        p.sensing_buffer_bits, p.ul_bandwidth_hz, p.ul_time_share, p.slot_s, ch.device_tx_w,
+        ch.bs_noise_w_per_hz, ul[0], ul[1], ul[2], ev, energy,
+    )  # fmt: skip
     # Time moves: mobility, channel, association.
-    t = sub.get("slot") + 1
-    key = sub.get("key")
-    mobility, moved = p.mobility.step(sub.get("mobility"), key, t, p.slot_s, p.area_m)
-    chan = ch.evolve(chan, key, t, moved, mobility["speed_mps"], p.slot_s)
-    gain_db = ch.large_scale_gain_db(chan, mobility["pos_m"], p.edge_xy_m)
-    handover = max_last(gain_db) > gain_db.reshape(-1)[link_of] + ch.handover_hysteresis_db
-    hb, hu = np.nonzero(handover)  # few: the strongest edge is needed only there
-    assoc = assoc.copy() if idx is None else assoc  # (a gathered copy already otherwise)
-    assoc[hb, hu] = np.argmax(gain_db[hb, hu], axis=-1)
-    sub.set("assoc", assoc)
-    for name, value in (
-        ("slot", t),
-        ("mobility", mobility),
-        ("channel", chan),
-        ("gain_db", gain_db),
-    ):
-        sub.set(name, value)
+    t = s.slot[rows] + 1
+    moved = np.empty((n, U))
+    p.mobility.advance_rows(mob, s.key, t, rows, p.slot_s, p.area_m, moved)
+    ch.advance_rows(
+        chan, s.key, t, rows, moved, mob["speed_mps"], mob["pos_m"], p.edge_xy_m, p.slot_s,
+        s.gain_db,
+    )  # fmt: skip
+    handovers = np.empty(n, np.int64)
+    slot.handover_rows(rows, s.assoc, s.gain_db, ch.handover_hysteresis_db, handovers)
+    s.slot[rows] = t
     fix = fix_energy = 0.0
+    edge_up, edge_scale = s.edge_up, s.edge_scale  # the slot's (before its events)
     if p.has_events:
-        fix, fix_energy = apply_events(s, sub, p, t, edge_up, edge_scale)
+        edge_up, edge_scale = edge_up.copy(), edge_scale.copy()
+        fix, fix_energy = apply_events(s, Rows(s, idx), p, t, edge_up[rows], edge_scale[rows])
     # Frame boundary: knowledge from fine-tuning sensed data, decay, relay to the cloud.
-    frame = (t % p.frame_slots == 0) & (t < p.episode_slots)
-    if frame.any():
-        f = np.flatnonzero(frame)
-        frame_s = p.frame_slots * p.slot_s
-        ft_params = p.plan_ft_params_b[sub.get("plan")[f]] * 1e9
-        ft_cap = np.divide(
-            finetune[f]
-            * edge_scale[f]
-            * edge_up[f]
-            * p.finetune_efficiency
-            * p.edge_peak_flops
-            * frame_s,
-            6.0 * ft_params,
-            out=np.zeros_like(ft_params),
-            where=ft_params > 0,
-        )  # tokens the frame's fine-tuning share can process: eta F / (6 N)
-        data = sensed[f] / 1e6 * p.tokens_per_mbit
-        tuned = np.minimum(data, ft_cap)
-        # fine-tuning's energy: its share of the edge's power for the share of
-        # the frame it worked (billed once, here)
-        busy = np.divide(tuned, ft_cap, out=np.zeros_like(tuned), where=ft_cap > 0)
-        energy[f] += p.edge_power_w * frame_s * np.sum(finetune[f] * edge_up[f] * busy, axis=1)
-        knowledge, cloud_knowledge = sub.get("knowledge"), sub.get("cloud_knowledge")
-        knowledge[f] = p.knowledge_decay * knowledge[f] + tuned
-        cloud_knowledge[f] = p.knowledge_decay * cloud_knowledge[
-            f
-        ] + p.cloud_relay_fraction * data.sum(axis=1)
-        # the relayed share of the frame's sensed data crosses the backhaul
-        bh = sub.get("bh_free_s")
-        now = (t[f] * p.slot_s)[:, None]
-        relay_bits = p.cloud_relay_fraction * sensed[f]
-        bh[f] = np.where(
-            relay_bits > 0, np.maximum(bh[f], now) + relay_bits / p.backhaul_bps, bh[f]
-        )
-        sub.set("bh_free_s", bh)
-        sensed[f] = 0.0
-        sub.set("knowledge", knowledge)
-        sub.set("cloud_knowledge", cloud_knowledge)
+    slot.frame_rows(
+        rows, s.slot, p.frame_slots, p.episode_slots, s.plan, s.finetune, edge_scale, edge_up,
+        s.sensed_bits, s.knowledge, s.cloud_knowledge, s.bh_free_s, p.plan_ft_params_b,
+        p.finetune_efficiency, p.edge_peak_flops, p.frame_slots * p.slot_s, p.tokens_per_mbit,
+        p.edge_power_w, p.knowledge_decay, p.cloud_relay_fraction, p.backhaul_bps, p.slot_s,
+        energy, s.plan_ptr,
+    )  # fmt: skip
     # Episode accounting of this slot: its events, sensing and fine-tuning energy
     # (events corrected their requests' energy and terms themselves).
     reward = p.reward.slot_reward(energy)
-    ep[sub.sel, EP_INDEX["energy"]] += energy
-    ep[sub.sel, EP_INDEX["term_energy"]] += reward
+    ep = s.ep_totals
+    ep[rows, EP_INDEX["energy"]] += energy
+    ep[rows, EP_INDEX["term_energy"]] += reward
     reward = reward + fix
     energy = energy + fix_energy
-    ep[sub.sel, :N_RING] += ev
-    ep[sub.sel, EP_INDEX["reward"]] += reward
-    ep[sub.sel, EP_INDEX["handovers"]] += handover.sum(axis=1)
-    sub.set("sensed_bits", sensed)
-    sub.set("plan_ptr", np.where(frame, 0, E))
+    ep[rows, :N_RING] += ev
+    ep[rows, EP_INDEX["reward"]] += reward
+    ep[rows, EP_INDEX["handovers"]] += handovers
     arrive(s, p, idx)
     return ev, reward, energy
+
+
+_EP_ARRIVAL_COLS = np.array(
+    [EP_INDEX[k] for k in ("arrived", "overflow", "reward", "term_drop_miss")], dtype=np.int64
+)
 
 
 def arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
     """Draw the requests of slot ``s.slot`` of sub-envs ``idx`` (all when None)
     into the queue (none at the episode's end)."""
-    U, R = p.num_devices, p.max_new_requests
-    sub = Rows(s, idx)
-    n, rows = sub.n, sub.rows
-    key, t = sub.get("key"), sub.get("slot")
-    arrivals, counts = p.arrivals.sample(sub.get("arrivals"), key, t, U, p.arrival_rate_per_slot)
-    sub.set("arrivals", arrivals)
-    counts = np.where((t < p.episode_slots)[:, None], counts, 0)
-    total = counts.sum(axis=1)
-    s.ep_totals[sub.sel, EP_INDEX["arrived"]] += total
-    overflow = np.maximum(total - R, 0)
-    if overflow.any():  # the queue holds R per slot; the rest are dropped, and counted
-        s.ep_totals[sub.sel, EP_INDEX["overflow"]] += overflow
-        s.ring_events[rows, t % p.ring_slots, R_INDEX["dropped"]] += overflow.astype(float)
-        pen = p.reward.w_drop * overflow
-        s.ep_totals[sub.sel, EP_INDEX["reward"]] -= pen
-        s.ep_totals[sub.sel, EP_INDEX["term_drop_miss"]] -= pen
-        s.carry_reward[sub.sel] -= pen
-    sub.set("n_req", np.minimum(total, R))
-    sub.set("req_ptr", np.zeros(n, np.int64))
-    if not total.any():
-        return
-    # One entry per request: (sub-env, device), by sub-env then device.
-    flat = np.repeat(arange(n * U), counts.reshape(-1))
-    env = flat // U
-    dev = flat - env * U
-    if total.max() > 1:
-        # Arrival order within the slot is random: sort by (sub-env, a uniform key per device).
-        order_key = rng.uniform_at(key[env], t[env], rng.Stream.ARRIVAL_ORDER, dev[:, None])
-        order = np.lexsort((order_key[:, 0], env))
-        env, dev = env[order], dev[order]
-    start = np.cumsum(total) - total
-    rank = arange(env.size) - start[env]
-    keep = rank < R
-    env, rank, dev = env[keep], rank[keep], dev[keep]
-    at = rows[env]
-    s.q_device[at, rank] = dev
-    # Request fields per queue position (so a sub-env's draws do not depend on B).
-    nf = 7
-    v = rng.uniform_at(
-        key[env], t[env], rng.Stream.REQUEST_FIELDS, rank[:, None] * nf + arange(nf)[None, :]
-    )
+    rows = np.arange(s.batch_size) if idx is None else idx  # (writable: one kernel type)
+    counts = np.empty((rows.size, p.num_devices), np.int64)
+    p.arrivals.sample_rows(s.arrivals, s.key, s.slot[rows], rows, p.arrival_rate_per_slot, counts)
     d = derived(p)
-    svc = np.minimum(np.searchsorted(d.service_cdf, v[:, 0], side="right"), p.num_services - 1)
-    lerp = lambda lo, hi, x: lo[svc] + (hi[svc] - lo[svc]) * x
-    prompt = np.round(lerp(p.in_tokens_lo, p.in_tokens_hi, v[:, 2]))
-    out_tok = np.round(lerp(p.out_tokens_lo, p.out_tokens_hi, v[:, 3]))
-    payload = lerp(p.payload_lo_bits, p.payload_hi_bits, v[:, 6])
-    bpt = p.bits_per_token[svc]
-    vision = p.service_kind[svc] == KIND_VISION
-    s.q_service[at, rank] = svc
-    s.q_deadline_s[at, rank] = lerp(p.deadline_lo_s, p.deadline_hi_s, v[:, 1])
-    s.q_in_tokens[at, rank] = prompt + p.visual_tokens[svc]
-    s.q_out_tokens[at, rank] = out_tok
-    # uploads: the prompt, plus the frame for vision; downloads: tokens, or the picture
-    s.q_up_bits[at, rank] = prompt * bpt + np.where(vision, payload, 0.0)
-    s.q_down_bits[at, rank] = out_tok * bpt + np.where(vision, 0.0, payload)
-    s.q_min_quality[at, rank] = lerp(p.min_quality_lo, p.min_quality_hi, v[:, 4])
-    s.q_private[at, rank] = v[:, 5] < p.private_prob[svc]
+    slot.enqueue_rows(
+        rows, s.slot, s.key, counts, p.episode_slots, s.ring_events, p.ring_slots,
+        R_INDEX["dropped"], s.ep_totals, _EP_ARRIVAL_COLS, s.carry_reward, p.reward.w_drop,
+        s.n_req, s.req_ptr, s.q_device, s.q_service, s.q_in_tokens, s.q_out_tokens,
+        s.q_up_bits, s.q_down_bits, s.q_deadline_s, s.q_min_quality, s.q_private,
+        d.service_cdf, p.in_tokens_lo, p.in_tokens_hi, p.out_tokens_lo, p.out_tokens_hi,
+        p.payload_lo_bits, p.payload_hi_bits, p.bits_per_token, d.is_vision, p.visual_tokens,
+        p.deadline_lo_s, p.deadline_hi_s, p.min_quality_lo, p.min_quality_hi, p.private_prob,
+    )  # fmt: skip

@@ -13,10 +13,12 @@ validity (section 12.7).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
+from numba import njit
 
 from gainnet_rl.envs import core
 from gainnet_rl.envs.params import Params
@@ -62,6 +64,7 @@ EDGE_FEATURES = (
     "associated (current device)",
     "associated_devices/U",
 )  # followed by one "tier held and ready (0, 1/3, 2/3, 1)" per service
+_N_EDGE_BASE = len(EDGE_FEATURES)
 NODE_TYPES = ("device", "edge", "cloud")
 PARTS = ("global", "plan", "request", "edges", "options")
 
@@ -139,110 +142,138 @@ def graph_space(p: Params, option_outcomes: bool = True) -> spaces.Dict:
     )
 
 
-def _wait(free_s: np.ndarray, now: np.ndarray) -> np.ndarray:
-    """Seconds until the earliest of the servers on the last axis is free."""
-    return np.maximum(free_s.min(axis=-1) - now, 0.0)
-
-
 def _parts(
     state: core.State, p: Params, out: dict[str, np.ndarray], option_outcomes: bool
 ) -> dict[str, np.ndarray]:
-    """Unbounded float64 parts, as views of one (B, flat_size) buffer (key ``"flat"``).
+    """Unbounded float64 parts, as views of one (B, flat_size) buffer (key ``"flat"``),
+    filled by the compiled :func:`_fill`.
 
     The blocks of the other decision type are exactly +0.0 (never -0.0), so a
     sub-env's observation does not depend on the rest of the batch, byte for byte.
     """
-    B, E, Em, S, U = state.batch_size, p.num_edges, p.max_edges, p.num_services, p.num_devices
-    rows = core.arange(B)
-    dtype = core.decision_type(state, p)
-    is_plan, is_req = dtype == core.DECISION_PLAN, dtype == core.DECISION_REQUEST
-    any_plan, any_req = bool(is_plan.any()), bool(is_req.any())
-    max_dl = p.max_deadline_s
-    t = np.minimum(state.slot, p.episode_slots)
-    now = t * p.slot_s
+    B = state.batch_size
     lay = layout(p, option_outcomes)
     flat = np.zeros((B, lay.size))
+    o = lay.offsets
+    d = core.derived(p)
+    _fill(
+        flat, o["global"][0], o["plan"][0], o["request"][0], o["edges"][0], o["options"][0],
+        lay.shapes["edges"][1], lay.shapes["options"][1], state.slot, state.plan_ptr,
+        state.req_ptr, state.n_req, state.cloud_free_s, state.cloud_knowledge, state.plan,
+        state.q_down_bits, state.q_in_tokens, state.q_out_tokens, state.q_min_quality,
+        state.q_private, state.device_free_s, state.assoc, state.st_free_s, state.st_kv_gb,
+        state.ul_free_s, state.dl_free_s, state.bh_free_s, state.knowledge, state.finetune,
+        state.sensing, state.edge_up, state.edge_tier, state.tier_ready_slot, out["service"],
+        out["up_bits"], out["deadline_s"], out["device"], out["gain_db"], out["in_range"],
+        out["assoc"], out["valid"], out["latency_s"], out["quality"], out["met"],
+        out["reward"], p.plan_tiers, p.plan_finetune, p.plan_sensing, p.plan_kv_budget_gb,
+        p.device_tier, p.episode_slots, p.frame_slots, p.slot_s, p.max_deadline_s,
+        p.knowledge_scale_tokens, p.load, p.max_edges, p.max_new_requests, p.max_batch,
+        d.range_gain_db, 10 * np.log10(p.channel.ul_link[1]),
+    )  # fmt: skip
     parts = {"flat": flat}
     for k in PARTS:
         start, end = lay.offsets[k]
         parts[k] = flat[:, start:end].reshape(B, *lay.shapes[k])
-    glob = parts["global"]
-    glob[:, 0] = is_plan
-    glob[:, 1] = is_req
-    glob[:, 2] = (t % p.frame_slots) / p.frame_slots
-    glob[:, 3] = t / p.episode_slots
-    glob[:, 4] = _wait(state.cloud_free_s, now) / max_dl
-    glob[:, 5] = core.knowledge_factor(state.cloud_knowledge, p)
-    glob[:, 6] = p.load / 2.0
-    glob[:, 7] = np.log1p(core.undecided(state)) / 3.0
-    # plan decision: which edge, and its current plan (zero unless planning; all >= 0)
-    pe = np.minimum(state.plan_ptr, E - 1)
-    if any_plan:
-        plan = parts["plan"]
-        plan[rows[is_plan], pe[is_plan]] = 1.0
-        cur = state.plan[rows, pe]
-        plan[:, Em : Em + S] = (p.plan_tiers[cur] + 1) / 3.0
-        plan[:, Em + S] = p.plan_finetune[cur]
-        plan[:, Em + S + 1] = p.plan_sensing[cur]
-        plan[~is_plan] = 0.0
-    # request decision (zero unless deciding a request; all >= 0)
-    if any_req:
-        r = np.minimum(state.req_ptr, p.max_new_requests - 1)
-        s = out["service"]
-        req = parts["request"]
-        req[rows, s] = 1.0
-        req[:, S] = np.log10(1.0 + out["up_bits"]) / 7.0
-        req[:, S + 1] = np.log10(1.0 + state.q_down_bits[rows, r]) / 7.0
-        req[:, S + 2] = np.log10(1.0 + state.q_in_tokens[rows, r]) / 4.0
-        req[:, S + 3] = np.log10(1.0 + state.q_out_tokens[rows, r]) / 3.0
-        req[:, S + 4] = out["deadline_s"] / max_dl
-        req[:, S + 5] = state.q_min_quality[rows, r]
-        req[:, S + 6] = state.q_private[rows, r]
-        req[:, S + 7] = (p.device_tier[s] + 1) / 3.0
-        req[:, S + 8] = np.maximum(state.device_free_s[rows, out["device"]] - now, 0.0) / max_dl
-        req[~is_req] = 0.0
-    # per edge (padded edges stay zero)
-    ef = parts["edges"][:, :E]
-    n_assoc = np.bincount((rows[:, None] * E + state.assoc).reshape(-1), minlength=B * E).reshape(
-        B, E
-    )
-    nowE = now[:, None]
-    budget = p.plan_kv_budget_gb[state.plan]
-    live = state.st_free_s > now[:, None, None]
-    ef[:, :, 0] = 1.0
-    ef[:, :, 1] = state.edge_up
-    if any_plan:
-        ef[:, :, 2] = (core.arange(E)[None, :] == pe[:, None]) & is_plan[:, None]
-    ef[:, :, 3] = _wait(state.st_free_s, nowE) / max_dl
-    ef[:, :, 4] = live.sum(axis=-1) / p.max_batch
-    ef[:, :, 5] = (live * state.st_kv_gb).sum(axis=-1) / np.maximum(budget, 1e-9)
-    ef[:, :, 6] = _wait(state.ul_free_s, nowE) / max_dl
-    ef[:, :, 7] = _wait(state.dl_free_s, nowE) / max_dl
-    ef[:, :, 8] = np.maximum(state.bh_free_s - nowE, 0.0) / max_dl
-    ef[:, :, 9] = core.knowledge_factor(state.knowledge, p)
-    ef[:, :, 10] = state.finetune
-    ef[:, :, 11] = state.sensing
-    if any_req:
-        d = core.derived(p)
-        snr_db = out["gain_db"] - d.range_gain_db + 10 * np.log10(p.channel.ul_link[1])
-        ef[:, :, 12] = np.where(is_req[:, None], snr_db / 30.0, 0.0)
-        ef[:, :, 13] = out["in_range"] & is_req[:, None]
-        ef[:, :, 14] = (core.arange(E)[None, :] == out["assoc"][:, None]) & is_req[:, None]
-    ef[:, :, 15] = n_assoc / U
-    ready = state.tier_ready_slot <= state.slot[:, None, None]
-    ef[:, :, len(EDGE_FEATURES) :] = (state.edge_tier + 1) * ready / 3.0
-    # per option (zero unless deciding a request)
-    if any_req:
-        of = parts["options"]
-        of[:, :, 0] = out["valid"]
-        if option_outcomes:
-            deadline = np.maximum(out["deadline_s"], 1e-9)[:, None]
-            of[:, :, 1] = np.minimum(out["latency_s"] / deadline, 3.0)
-            of[:, :, 2] = out["quality"]
-            of[:, :, 3] = out["met"]
-            of[:, :, 4] = out["reward"]
-        of[~is_req] = 0.0
     return parts
+
+
+@njit(cache=True, inline="always")
+def _wait1(free: np.ndarray, now: float) -> float:  # pragma: no cover - compiled
+    """Seconds until the earliest of the servers ``free`` is free."""
+    return max(free.min() - now, 0.0)
+
+
+@njit(cache=True)
+def _fill(  # pragma: no cover - compiled
+    flat, o_glob, o_plan, o_req, o_edges, o_opts, n_edge_f, n_opt_f, slot, plan_ptr,
+    req_ptr, n_req, cloud_free, cloud_knowledge, plan, q_down, q_in, q_out, q_min_q,
+    q_private, device_free, assoc, st_free, st_kv, ul_free, dl_free, bh_free, knowledge,
+    finetune, sensing, edge_up, edge_tier, tier_ready, o_service, o_up_bits, o_deadline,
+    o_device, o_gain_db, o_in_range, o_assoc, o_valid, o_latency, o_quality, o_met,
+    o_reward, plan_tiers, plan_finetune, plan_sensing, kv_budget, device_tier,
+    episode_slots, frame_slots, slot_s, max_dl, k_scale, load, Em, R, max_batch, range_gain_db,
+    snr_offset_db,
+):  # fmt: skip
+    """The flat observation's features (see the ``*_FEATURES`` names), unbounded."""
+    B, E, S = plan.shape[0], plan.shape[1], edge_tier.shape[2]
+    U = assoc.shape[1]
+    O = o_valid.shape[1]
+    for b in range(B):
+        f = flat[b]
+        is_plan = slot[b] < episode_slots and plan_ptr[b] < E
+        is_req = slot[b] < episode_slots and plan_ptr[b] >= E
+        t = min(slot[b], episode_slots)
+        now = t * slot_s
+        f[o_glob + 0] = is_plan
+        f[o_glob + 1] = is_req
+        f[o_glob + 2] = (t % frame_slots) / frame_slots
+        f[o_glob + 3] = t / episode_slots
+        f[o_glob + 4] = _wait1(cloud_free[b], now) / max_dl
+        f[o_glob + 5] = 1.0 - math.exp(-cloud_knowledge[b] / k_scale)
+        f[o_glob + 6] = load / 2.0
+        f[o_glob + 7] = math.log1p(max(n_req[b] - req_ptr[b], 0)) / 3.0
+        pe = min(plan_ptr[b], E - 1)
+        if is_plan:  # which edge, and its current plan
+            cur = plan[b, pe]
+            f[o_plan + pe] = 1.0
+            for s in range(S):
+                f[o_plan + Em + s] = (plan_tiers[cur, s] + 1) / 3.0
+            f[o_plan + Em + S] = plan_finetune[cur]
+            f[o_plan + Em + S + 1] = plan_sensing[cur]
+        if is_req:
+            r = min(req_ptr[b], R - 1)
+            s = o_service[b]
+            f[o_req + s] = 1.0
+            f[o_req + S] = math.log10(1.0 + o_up_bits[b]) / 7.0
+            f[o_req + S + 1] = math.log10(1.0 + q_down[b, r]) / 7.0
+            f[o_req + S + 2] = math.log10(1.0 + q_in[b, r]) / 4.0
+            f[o_req + S + 3] = math.log10(1.0 + q_out[b, r]) / 3.0
+            f[o_req + S + 4] = o_deadline[b] / max_dl
+            f[o_req + S + 5] = q_min_q[b, r]
+            f[o_req + S + 6] = q_private[b, r]
+            f[o_req + S + 7] = (device_tier[s] + 1) / 3.0
+            f[o_req + S + 8] = max(device_free[b, o_device[b]] - now, 0.0) / max_dl
+        for e in range(E):  # per edge (padded edges stay zero)
+            x = o_edges + e * n_edge_f
+            n_live, kv_live = 0, 0.0
+            for j in range(st_free.shape[2]):
+                if st_free[b, e, j] > now:
+                    n_live += 1
+                    kv_live += st_kv[b, e, j]
+            n_assoc = 0
+            for u in range(U):
+                if assoc[b, u] == e:
+                    n_assoc += 1
+            f[x + 0] = 1.0
+            f[x + 1] = edge_up[b, e]
+            f[x + 2] = is_plan and e == pe
+            f[x + 3] = _wait1(st_free[b, e], now) / max_dl
+            f[x + 4] = n_live / max_batch
+            f[x + 5] = kv_live / max(kv_budget[plan[b, e]], 1e-9)
+            f[x + 6] = _wait1(ul_free[b, e], now) / max_dl
+            f[x + 7] = _wait1(dl_free[b, e], now) / max_dl
+            f[x + 8] = max(bh_free[b, e] - now, 0.0) / max_dl
+            f[x + 9] = 1.0 - math.exp(-knowledge[b, e] / k_scale)
+            f[x + 10] = finetune[b, e]
+            f[x + 11] = sensing[b, e]
+            if is_req:
+                f[x + 12] = (o_gain_db[b, e] - range_gain_db + snr_offset_db) / 30.0
+                f[x + 13] = o_in_range[b, e]
+                f[x + 14] = e == o_assoc[b]
+            f[x + 15] = n_assoc / U
+            for s in range(S):
+                ready = tier_ready[b, e, s] <= slot[b]
+                f[x + _N_EDGE_BASE + s] = (edge_tier[b, e, s] + 1) * ready / 3.0
+        if is_req:  # per option
+            for o in range(O):
+                x = o_opts + o * n_opt_f
+                f[x] = o_valid[b, o]
+                if n_opt_f > 1:
+                    f[x + 1] = min(o_latency[b, o] / max(o_deadline[b], 1e-9), 3.0)
+                    f[x + 2] = o_quality[b, o]
+                    f[x + 3] = o_met[b, o]
+                    f[x + 4] = o_reward[b, o]
 
 
 def _bound(x: np.ndarray) -> np.ndarray:

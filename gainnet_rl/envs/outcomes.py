@@ -4,22 +4,22 @@ of every request option (``request_outcomes``), the valid actions
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+import numpy as np
+from numba import njit
+
+from gainnet_rl.envs.models.channel_kernels import se1, ul_rate1
 from gainnet_rl.envs.params import Params
 from gainnet_rl.envs.state import (
     DECISION_NONE,
     DECISION_PLAN,
     DECISION_REQUEST,
-    NEVER,
     State,
-    airtime,
-    arange,
-    db_to_linear,
     derived,
-    earliest,
-    held,
 )
+
+_DB_TO_LN = math.log(10.0) / 10.0
 
 
 def compute_share(state: State) -> np.ndarray:
@@ -52,15 +52,79 @@ def plan_choices(state: State, p: Params, idx: np.ndarray | None = None) -> np.n
     may take now: :func:`plan_mask`, and weights plus fine-tuning memory that
     fit beside the most KV cache its decided streams will hold; its current
     plan always."""
-    rows = arange(state.batch_size) if idx is None else idx
-    e = np.minimum(state.plan_ptr[rows], p.num_edges - 1)
-    now = (state.slot[rows] * p.slot_s)[:, None]
-    held = state.st_kv_held_gb[rows, e]
-    kv = np.where(state.st_free_s[rows, e] > now, held, 0.0).sum(axis=-1)
-    fits = p.plan_memory_gb[None, :] + kv[:, None] <= p.edge_memory_gb + 1e-9
-    ok = p.plan_allowed[None, :] & fits
-    ok[arange(rows.size), state.plan[rows, e]] = True
+    rows = np.arange(state.batch_size) if idx is None else idx
+    ok = np.empty((rows.size, p.num_plans), dtype=bool)
+    _plan_choice_rows(
+        rows, state.plan_ptr, state.slot, state.st_kv_held_gb, state.st_free_s, state.plan,
+        p.plan_memory_gb, p.plan_allowed, p.edge_memory_gb, p.slot_s, ok,
+    )  # fmt: skip
     return ok
+
+
+@njit(cache=True)
+def _plan_choice_rows(  # pragma: no cover - compiled
+    rows, plan_ptr, slot, kv_held, st_free, plan, plan_memory, allowed, edge_memory, slot_s, ok
+):  # fmt: skip
+    """Rows of :func:`plan_choices` into ``ok`` (n, P)."""
+    E = plan.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        e = min(plan_ptr[b], E - 1)
+        now = slot[b] * slot_s
+        kv = 0.0
+        for j in range(st_free.shape[2]):
+            kv += kv_held[b, e, j] if st_free[b, e, j] > now else 0.0
+        for k in range(plan_memory.shape[0]):
+            ok[i, k] = allowed[k] and plan_memory[k] + kv <= edge_memory + 1e-9
+        ok[i, plan[b, e]] = True
+
+
+#: Outputs of the kernel, in its argument order: key -> (shape: "O" (B, O),
+#: "E" (B, E) or "" (B,); dtype). Option arrays start at zero (padded edges).
+_KERNEL_KEYS: dict[str, tuple[str, type]] = {
+    "valid": ("O", np.bool_),
+    "latency_s": ("O", np.float64),
+    "quality": ("O", np.float64),
+    "energy_j": ("O", np.float64),
+    "cost_usd": ("O", np.float64),
+    "dropped": ("O", np.bool_),
+    "met": ("O", np.bool_),
+    "missed": ("O", np.bool_),
+    "device": ("", np.int64),
+    "service": ("", np.int64),
+    "deadline_s": ("", np.float64),
+    "t_deadline_s": ("", np.float64),
+    "assoc": ("", np.int64),
+    "in_range": ("E", np.bool_),
+    "gain_db": ("E", np.float64),
+    "up_bits": ("", np.float64),
+    "k_ul": ("E", np.int64),
+    "up_start_s": ("E", np.float64),
+    "up_end_s": ("E", np.float64),
+    "kv_gb": ("E", np.float64),
+    "ready_s": ("E", np.float64),
+    "stream": ("E", np.int64),
+    "n_batch": ("E", np.int64),
+    "comp_start_s": ("E", np.float64),
+    "comp_end_s": ("E", np.float64),
+    "run_power_w": ("E", np.float64),
+    "tx_energy_j": ("E", np.float64),
+    "k_dl": ("E", np.int64),
+    "dl_start_s": ("E", np.float64),
+    "dl_end_s": ("E", np.float64),
+    "dl_start_cloud_s": ("", np.float64),
+    "dl_end_cloud_s": ("", np.float64),
+    "bh_start_s": ("", np.float64),
+    "bh_end_s": ("", np.float64),
+    "k_cloud": ("", np.int64),
+    "cloud_start_s": ("", np.float64),
+    "cloud_end_s": ("", np.float64),
+    "local_start_s": ("", np.float64),
+    "local_end_s": ("", np.float64),
+    "edge_quality": ("E", np.float64),
+    "work_edge_s": ("E", np.float64),
+    "work_cloud_s": ("", np.float64),
+}
 
 
 def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
@@ -74,187 +138,230 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     episode start; inf where a stage never happens, e.g. the link is out).
     Meaningless (but the option outcomes finite) where the current decision
     is not a request. Exact: absent later scheduled events, the chosen
-    option's outcome is what happens.
+    option's outcome is what happens. Computed by the compiled kernel
+    :func:`_outcome_rows`; the reward model then prices the outcomes.
     """
-    B, E, O = state.batch_size, p.num_edges, p.num_options
     ch, d = p.channel, derived(p)
-    rows = arange(B)
-    r = np.minimum(state.req_ptr, p.max_new_requests - 1)
-    u, s = state.q_device[rows, r], state.q_service[rows, r]
-    in_tok, out_tok = state.q_in_tokens[rows, r], state.q_out_tokens[rows, r]
-    up_bits, down_bits = state.q_up_bits[rows, r], state.q_down_bits[rows, r]
-    deadline = state.q_deadline_s[rows, r]
-    min_q = state.q_min_quality[rows, r]
-    private = state.q_private[rows, r]
-    t0 = state.slot * p.slot_s
-    t_d = t0 + deadline  # the request is aborted at this instant if not delivered
-    t_dE = t_d[:, None]
-    g_db = state.gain_db[rows, u]  # (B, E)
-    g = db_to_linear(g_db) * (
-        state.channel["h_re"][rows, u] ** 2 + state.channel["h_im"][rows, u] ** 2
-    )
-    in_range = g_db >= d.range_gain_db
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # --- uplink: the earliest free sub-band of each edge, at full device power
-        rate_ul = ch.uplink_rate_bps(g, (1.0 - state.sensing) * d.ul_sub_hz, p.ul_time_share)
-        k_ul, ul_free = earliest(state.ul_free_s)
-        up_start = np.maximum(t0[:, None], ul_free)
-        up_end = up_start + airtime(up_bits[:, None], rate_ul)
-        # --- edge compute: earliest start with a free stream and the request's KV
-        tier = state.edge_tier[rows, :, s]  # (B, E)
-        tier0 = np.maximum(tier, 0)
-        sv = s[:, None]
-        kv_req = (
-            p.tier_kv_fixed_gb[sv, tier0]
-            + p.tier_kv_per_token_gb[sv, tier0] * (in_tok + out_tok)[:, None]
-        )
-        budget = p.plan_kv_budget_gb[state.plan]
-        ready = np.maximum(up_end, state.st_last_start_s)
-        f, kv = state.st_free_s, state.st_kv_gb  # (B, E, C)
-        tau = np.maximum(ready[..., None], f)  # candidate starts: when each stream frees
-        busy = f[..., None, :] > tau[..., :, None]  # (B, E, C candidate, C stream)
-        n_busy = busy.sum(axis=-1)
-        kv_busy = (busy * kv[..., None, :]).sum(axis=-1)
-        feasible = (n_busy < p.max_batch) & (
-            kv_busy + kv_req[..., None] <= budget[..., None] + 1e-9
-        )
-        tau = np.where(feasible, tau, NEVER)
-        j = np.argmin(tau, axis=-1)
-        comp_start = np.take_along_axis(tau, j[..., None], axis=-1)[..., 0]
-        n_batch = np.take_along_axis(n_busy, j[..., None], axis=-1)[..., 0] + 1
-        stream = np.argmin(f, axis=-1)  # the stream it takes (free by comp_start)
-        share = compute_share(state)
-        t1 = (
-            p.tier_fixed_s[sv, tier0]
-            + p.tier_in_s[sv, tier0] * in_tok[:, None]
-            + p.tier_out_s[sv, tier0] * out_tok[:, None]
-        )
-        service = t1 * (1.0 + p.tier_beta[sv, tier0] * (n_batch - 1)) / share
-        comp_end = comp_start + service
-        # --- downlink: the earliest free sub-band of the edge
-        rate_dl = ch.downlink_rate_bps(g, p.dl_bandwidth_hz, d.dl_sub_hz, p.dl_time_share)
-        k_dl, dl_free = earliest(state.dl_free_s)
-        dl_start = np.maximum(comp_end, dl_free)
-        dl_time = airtime(down_bits[:, None], rate_dl)
-        dl_end = dl_start + dl_time
-        lat_e = dl_end - t0[:, None]
-        q_e = p.tier_quality[sv, tier0] + p.finetune_gain[sv] * knowledge_factor(state.knowledge, p)
-        run_power = p.edge_power_w * (1.0 - state.finetune) / n_batch  # W while it runs
-        # the device transmits only in uplink time (TDD: a share of the wall time)
-        tx_e = ch.device_tx_w * p.ul_time_share * held(up_end, up_start, t_dE)
-        en_e = tx_e + run_power * held(comp_end, comp_start, t_dE)
-        valid_e = (tier >= 0) & (state.tier_ready_slot[rows, :, s] <= state.slot[:, None])
-        valid_e &= in_range & state.edge_up & (kv_req <= budget + 1e-9)
-        # --- cloud, through the associated edge's uplink, backhaul and downlink
-        a = state.assoc[rows, u]
-        up_start_c, up_end_c = up_start[rows, a], up_end[rows, a]
-        bh_start = np.maximum(up_end_c, state.bh_free_s[rows, a])
-        bh_end = bh_start + up_bits / p.backhaul_bps
-        k_c, c_free = earliest(state.cloud_free_s)
-        c_start = np.maximum(bh_end + p.backhaul_latency_s, c_free)
-        c_service = p.cloud_fixed_s[s] + p.cloud_out_s[s] * out_tok
-        c_end = c_start + c_service
-        back = c_end + down_bits / p.backhaul_bps + p.backhaul_latency_s
-        dl_start_c = np.maximum(back, dl_free[rows, a])
-        dl_end_c = dl_start_c + dl_time[rows, a]
-        lat_c = dl_end_c - t0
-        q_c = p.cloud_quality[s] + p.finetune_gain[s] * knowledge_factor(state.cloud_knowledge, p)
-        c_run = held(c_end, c_start, t_d)
-        c_done = np.minimum(c_run / np.maximum(c_service, 1e-12), 1.0)
-        cost_c = (c_start < t_d) * p.cloud_usd_in[s] * in_tok + c_done * (
-            p.cloud_usd_fixed[s] + p.cloud_usd_out[s] * out_tok
-        )
-        en_c = ch.device_tx_w * p.ul_time_share * held(up_end_c, up_start_c, t_d)
-        # an edge whose link is in a deep fade this slot (SINR below the minimum,
-        # rate 0) is not offered: an upload could not start
-        link_ok = (rate_ul > 0) & (rate_dl > 0)
-        valid_e &= link_ok
-        valid_c = ~private & in_range[rows, a] & link_ok[rows, a]
-        # --- local, on the device's own model
-        tier_l = p.device_tier[s]
-        tier_l0 = np.maximum(tier_l, 0)
-        # prefill is compute-bound (2 N FLOPs a token at f x FLOPs/cycle), decode
-        # the slower of that and reading the weights once per token
-        l_start = np.maximum(t0, state.device_free_s[rows, u])
-        l_end = l_start + (
-            p.tier_device_fixed_s[s, tier_l0]
-            + p.tier_device_in_s[s, tier_l0] * in_tok
-            + p.tier_device_out_s[s, tier_l0] * out_tok
-        )
-        lat_l = l_end - t0
-        q_l = p.tier_quality[s, tier_l0]
-        en_l = p.device_power_w * held(l_end, l_start, t_d)
-    # --- assemble [local, edges (padded with zeros), cloud, reject (zeros)]
-    latency, quality, energy, cost = np.zeros((4, B, O))
-    for arr, local, edge, cloud in (
-        (latency, lat_l, lat_e, lat_c),
-        (quality, q_l, q_e, q_c),
-        (energy, en_l, en_e, en_c),
-    ):
-        arr[:, 0], arr[:, 1 : 1 + E], arr[:, O - 2] = local, edge, cloud
-    cost[:, O - 2] = cost_c
-    valid = np.zeros((B, O), dtype=bool)
-    valid[:, 0], valid[:, 1 : 1 + E], valid[:, O - 2], valid[:, O - 1] = (
-        tier_l >= 0,
-        valid_e,
-        valid_c,
-        True,
-    )
-    dropped = ~(latency <= deadline[:, None])  # late (or never: inf) requests are aborted
-    dropped[:, O - 1] = True
-    latency = np.where(dropped, deadline[:, None], latency)
-    latency[:, O - 1] = 0.0
-    quality = np.where(dropped, 0.0, quality)
-    served = ~dropped
-    met = served & (quality >= min_q[:, None])
-    missed = served & ~met
-    terms = p.reward.request_terms(quality, met, missed, dropped, latency, energy, cost)
-    return {
-        "valid": valid,
-        "latency_s": latency,
-        "quality": quality,
-        "energy_j": energy,
-        "cost_usd": cost,
-        "dropped": dropped,
-        "met": met,
-        "missed": missed,
-        "terms": terms,
-        "reward": terms.sum(axis=-1),
-        "device": u,
-        "service": s,
-        "deadline_s": deadline,
-        "t_deadline_s": t_d,
-        "assoc": a,
-        "in_range": in_range,
-        "gain_db": g_db,
-        "up_bits": up_bits,
-        "k_ul": k_ul,
-        "up_start_s": up_start,
-        "up_end_s": up_end,
-        "kv_gb": kv_req,
-        "ready_s": ready,
-        "stream": stream,
-        "n_batch": n_batch,
-        "comp_start_s": comp_start,
-        "comp_end_s": comp_end,
-        "run_power_w": run_power,
-        "tx_energy_j": tx_e,
-        "k_dl": k_dl,
-        "dl_start_s": dl_start,
-        "dl_end_s": dl_end,
-        "dl_start_cloud_s": dl_start_c,
-        "dl_end_cloud_s": dl_end_c,
-        "bh_start_s": bh_start,
-        "bh_end_s": bh_end,
-        "k_cloud": k_c,
-        "cloud_start_s": c_start,
-        "cloud_end_s": c_end,
-        "local_start_s": l_start,
-        "local_end_s": l_end,
-        "edge_quality": q_e,
-        "work_edge_s": service,
-        "work_cloud_s": c_service,
+    c, pr = state.channel, p
+    ul, dl = ch.ul_link, ch.dl_link
+    B, E, O = state.batch_size, p.num_edges, p.num_options
+    shape = {"O": (B, O), "E": (B, E), "": (B,)}
+    out = {
+        k: (np.zeros if kind == "O" else np.empty)(shape[kind], dtype)
+        for k, (kind, dtype) in _KERNEL_KEYS.items()
     }
+    _outcome_rows(
+        state.slot, state.req_ptr, state.q_device, state.q_service, state.q_in_tokens,
+        state.q_out_tokens, state.q_up_bits, state.q_down_bits, state.q_deadline_s,
+        state.q_min_quality, state.q_private, state.gain_db, c["h_re"], c["h_im"], state.assoc,
+        state.sensing, state.ul_free_s, state.dl_free_s, state.bh_free_s, state.st_free_s,
+        state.st_kv_gb, state.st_last_start_s, state.cloud_free_s, state.device_free_s,
+        state.edge_tier, state.tier_ready_slot, state.plan, state.finetune, state.edge_scale,
+        state.edge_up, state.knowledge, state.cloud_knowledge,
+        pr.max_edges, pr.slot_s, d.range_gain_db, d.ul_sub_hz, d.dl_sub_hz, pr.dl_bandwidth_hz,
+        pr.ul_time_share, pr.dl_time_share, ch.device_tx_w, ch.bs_noise_w_per_hz, ul[0], ul[1],
+        ul[2], ch.bs_tx_w, ch.device_noise_w_per_hz * pr.dl_bandwidth_hz, dl[0], dl[1], dl[2],
+        pr.tier_kv_fixed_gb, pr.tier_kv_per_token_gb, pr.plan_kv_budget_gb, pr.max_batch,
+        pr.tier_fixed_s, pr.tier_in_s, pr.tier_out_s, pr.tier_beta, pr.tier_quality,
+        pr.finetune_gain, pr.knowledge_scale_tokens, pr.edge_power_w, pr.backhaul_bps,
+        pr.backhaul_latency_s, pr.cloud_fixed_s, pr.cloud_out_s, pr.cloud_quality,
+        pr.cloud_usd_in, pr.cloud_usd_fixed, pr.cloud_usd_out, pr.device_tier,
+        pr.tier_device_fixed_s, pr.tier_device_in_s, pr.tier_device_out_s, pr.device_power_w,
+        *out.values(),
+    )  # fmt: skip
+    terms = p.reward.request_terms(
+        out["quality"], out["met"], out["missed"], out["dropped"], out["latency_s"],
+        out["energy_j"], out["cost_usd"],
+    )  # fmt: skip
+    out["terms"] = terms
+    out["reward"] = terms.sum(axis=-1)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _held(end: float, start: float, until: float) -> float:  # pragma: no cover - compiled
+    """Time a stage from ``start`` to ``end`` runs before ``until`` (>= 0)."""
+    return max(min(end, until) - start, 0.0)
+
+
+@njit(cache=True, inline="always")
+def _airtime(bits: float, rate_bps: float) -> float:  # pragma: no cover - compiled
+    """Seconds to send ``bits`` at ``rate_bps``: 0 for nothing, inf where the link is out."""
+    if bits > 0:
+        return bits / rate_bps if rate_bps > 0 else np.inf
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def _earliest(free: np.ndarray) -> tuple[int, float]:  # pragma: no cover - compiled
+    """Index and time of the earliest free server (the first on ties)."""
+    k = 0
+    for j in range(1, free.shape[0]):
+        if free[j] < free[k]:
+            k = j
+    return k, free[k]
+
+
+@njit(cache=True, error_model="numpy")
+def _outcome_rows(  # pragma: no cover - compiled
+    slot, req_ptr, q_device, q_service, q_in, q_out, q_up, q_down, q_deadline, q_min_q,
+    q_private, gain_db, h_re, h_im, assoc, sensing, ul_free, dl_free, bh_free, st_free,
+    st_kv, st_last_start, cloud_free, device_free, edge_tier, tier_ready, plan, finetune,
+    edge_scale, edge_up, knowledge, cloud_knowledge,
+    E_max, slot_s, range_gain_db, ul_sub_hz, dl_sub_hz, dl_bw_hz, ul_share, dl_share,
+    tx_w, ul_n0, ul_alpha, ul_smin, ul_semax, bs_tx_w, dl_n0_carrier, dl_alpha, dl_smin,
+    dl_semax, kv_fixed, kv_per_token, kv_budget, max_batch, t_fixed, t_in, t_out, beta,
+    tier_quality, ft_gain, k_scale, edge_power_w, bh_bps, bh_lat_s, c_fixed, c_out,
+    c_quality, usd_in, usd_fixed, usd_out, device_tier, d_fixed, d_in, d_out,
+    device_power_w,
+    valid, latency, quality, energy, cost, dropped, met, missed, dev, svc, dline, t_dl,
+    a_out, in_range, g_db_out, upb, k_ul, up_s, up_e, kv_out, ready_out, stream_out,
+    nb_out, cs_out, ce_out, rp_out, tx_out, k_dl, dls_out, dle_out, dlsc, dlec, bhs, bhe,
+    k_c_out, cs_c, ce_c, ls_out, le_out, qe_out, work_e, work_c,
+):  # fmt: skip
+    """Every option's outcome for each sub-env's current request (see
+    :func:`request_outcomes`): FIFO uplink sub-band, the earliest stream start
+    that fits the request's KV cache beside the decided ones (batching
+    slows each by ``1 + beta (n - 1)``), downlink sub-band; the cloud through
+    the associated edge's uplink, backhaul and downlink; the device's own
+    model. Every stage holds its server only until the deadline. Writes the
+    outputs (the last arguments, :data:`_KERNEL_KEYS` in order)."""
+    B, E, C = st_free.shape[0], st_free.shape[1], st_free.shape[2]
+    R = q_device.shape[1]
+    O = E_max + 3
+    for b in range(B):
+        r = min(req_ptr[b], R - 1)
+        u, s = q_device[b, r], q_service[b, r]
+        n_in, n_out = q_in[b, r], q_out[b, r]
+        up_bits, down_bits = q_up[b, r], q_down[b, r]
+        deadline = q_deadline[b, r]
+        t0 = slot[b] * slot_s
+        t_d = t0 + deadline  # the request is aborted at this instant if not delivered
+        rate_ul_e, rate_dl_e, dl_time_e = np.empty(E), np.empty(E), np.empty(E)
+        dl_free_e = np.empty(E)
+        for e in range(E):
+            g_db = gain_db[b, u, e]
+            g = math.exp(g_db * _DB_TO_LN) * (h_re[b, u, e] ** 2 + h_im[b, u, e] ** 2)
+            in_range[b, e] = g_db >= range_gain_db
+            g_db_out[b, e] = g_db
+            # uplink: the earliest free sub-band, at full device power
+            rate_ul = ul_rate1(g, (1.0 - sensing[b, e]) * ul_sub_hz, ul_share, tx_w, ul_n0,
+                               ul_alpha, ul_smin, ul_semax)  # fmt: skip
+            k, free = _earliest(ul_free[b, e])
+            k_ul[b, e] = k
+            start = max(t0, free)
+            end = start + _airtime(up_bits, rate_ul)
+            up_s[b, e], up_e[b, e] = start, end
+            # edge compute: the earliest start with a free stream and the request's KV
+            tier = edge_tier[b, e, s]
+            t_ = max(tier, 0)
+            kv_req = kv_fixed[s, t_] + kv_per_token[s, t_] * (n_in + n_out)
+            budget = kv_budget[plan[b, e]]
+            ready = max(end, st_last_start[b, e])
+            best, best_busy, busy0 = np.inf, -1, 0
+            for j in range(C):  # candidate start: when stream j frees
+                tau = max(ready, st_free[b, e, j])
+                n_busy, kv_busy = 0, 0.0
+                for m in range(C):
+                    if st_free[b, e, m] > tau:
+                        n_busy += 1
+                        kv_busy += st_kv[b, e, m]
+                if j == 0:
+                    busy0 = n_busy
+                if n_busy < max_batch and kv_busy + kv_req <= budget + 1e-9 and tau < best:
+                    best, best_busy = tau, n_busy
+            if best_busy < 0:  # no start fits: never (the first candidate's batch)
+                best_busy = busy0
+            n_batch = best_busy + 1
+            stream, _ = _earliest(st_free[b, e])
+            share = max((1.0 - finetune[b, e]) * edge_scale[b, e] * edge_up[b, e], 1e-9)
+            t1 = t_fixed[s, t_] + t_in[s, t_] * n_in + t_out[s, t_] * n_out
+            service = t1 * (1.0 + beta[s, t_] * (n_batch - 1)) / share
+            comp_end = best + service
+            # downlink: the earliest free sub-band of the edge
+            rate_dl = (
+                dl_share * dl_sub_hz * se1(bs_tx_w * g / dl_n0_carrier, dl_alpha, dl_smin, dl_semax)
+            )
+            k, free = _earliest(dl_free[b, e])
+            k_dl[b, e] = k
+            dl_free_e[e] = free
+            dl_start = max(comp_end, free)
+            dl_time = _airtime(down_bits, rate_dl)
+            dl_end = dl_start + dl_time
+            q_e = tier_quality[s, t_] + ft_gain[s] * (1.0 - math.exp(-knowledge[b, e] / k_scale))
+            run_power = edge_power_w * (1.0 - finetune[b, e]) / n_batch  # W while it runs
+            # the device transmits only in uplink time (TDD: a share of the wall time)
+            tx_e = tx_w * ul_share * _held(end, start, t_d)
+            ok = tier >= 0 and tier_ready[b, e, s] <= slot[b] and in_range[b, e] and edge_up[b, e]
+            # a link in a deep fade this slot (rate 0) is not offered
+            ok = ok and kv_req <= budget + 1e-9 and rate_ul > 0 and rate_dl > 0
+            o = 1 + e
+            valid[b, o] = ok
+            latency[b, o] = dl_end - t0
+            quality[b, o] = q_e
+            energy[b, o] = tx_e + run_power * _held(comp_end, best, t_d)
+            rate_ul_e[e], rate_dl_e[e], dl_time_e[e] = rate_ul, rate_dl, dl_time
+            kv_out[b, e], ready_out[b, e], stream_out[b, e] = kv_req, ready, stream
+            nb_out[b, e], cs_out[b, e], ce_out[b, e] = n_batch, best, comp_end
+            rp_out[b, e], tx_out[b, e] = run_power, tx_e
+            dls_out[b, e], dle_out[b, e], qe_out[b, e], work_e[b, e] = (
+                dl_start,
+                dl_end,
+                q_e,
+                service,
+            )
+        # cloud, through the associated edge's uplink, backhaul and downlink
+        a = assoc[b, u]
+        bh_start = max(up_e[b, a], bh_free[b, a])
+        bh_end = bh_start + up_bits / bh_bps
+        k, free = _earliest(cloud_free[b])
+        c_start = max(bh_end + bh_lat_s, free)
+        c_service = c_fixed[s] + c_out[s] * n_out
+        c_end = c_start + c_service
+        back = c_end + down_bits / bh_bps + bh_lat_s
+        dl_start_c = max(back, dl_free_e[a])
+        dl_end_c = dl_start_c + dl_time_e[a]
+        c_done = min(_held(c_end, c_start, t_d) / max(c_service, 1e-12), 1.0)
+        o = O - 2
+        latency[b, o] = dl_end_c - t0
+        quality[b, o] = c_quality[s] + ft_gain[s] * (1.0 - math.exp(-cloud_knowledge[b] / k_scale))
+        cost[b, o] = (1.0 if c_start < t_d else 0.0) * usd_in[s] * n_in + c_done * (
+            usd_fixed[s] + usd_out[s] * n_out
+        )
+        energy[b, o] = tx_w * ul_share * _held(up_e[b, a], up_s[b, a], t_d)
+        valid[b, o] = (
+            (not q_private[b, r]) and in_range[b, a] and rate_ul_e[a] > 0 and rate_dl_e[a] > 0
+        )
+        # local, on the device's own model: prefill compute-bound, decode the
+        # slower of that and reading the weights once per token
+        tier_l = device_tier[s]
+        tl = max(tier_l, 0)
+        l_start = max(t0, device_free[b, u])
+        l_end = l_start + (d_fixed[s, tl] + d_in[s, tl] * n_in + d_out[s, tl] * n_out)
+        latency[b, 0] = l_end - t0
+        quality[b, 0] = tier_quality[s, tl]
+        energy[b, 0] = device_power_w * _held(l_end, l_start, t_d)
+        valid[b, 0] = tier_l >= 0
+        valid[b, O - 1] = True
+        # late (or never: inf) requests are aborted at the deadline
+        for o in range(O):
+            drop = not (latency[b, o] <= deadline) or o == O - 1
+            dropped[b, o] = drop
+            if drop:
+                latency[b, o] = deadline
+                quality[b, o] = 0.0
+            met[b, o] = (not drop) and quality[b, o] >= q_min_q[b, r]
+            missed[b, o] = (not drop) and not met[b, o]
+        latency[b, O - 1] = 0.0
+        dev[b], svc[b], dline[b], t_dl[b], a_out[b], upb[b] = u, s, deadline, t_d, a, up_bits
+        dlsc[b], dlec[b], bhs[b], bhe[b], k_c_out[b] = dl_start_c, dl_end_c, bh_start, bh_end, k
+        cs_c[b], ce_c[b], ls_out[b], le_out[b], work_c[b] = (
+            c_start,
+            c_end,
+            l_start,
+            l_end,
+            c_service,
+        )
 
 
 def action_mask(

@@ -17,6 +17,7 @@ import enum
 import math
 
 import numpy as np
+from numba import njit
 
 _GOLDEN_INT, _M1_INT, _M2_INT = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _MASK64 = (1 << 64) - 1
@@ -274,3 +275,80 @@ def poisson(u: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
         # Stop where float64 can no longer raise the CDF (u within 1e-16 of 1).
         active = active & (u > cdf) & ((k < lam) | (p > 1e-18))
     return count
+
+
+# ---------------------------------------------------------------- compiled twins
+# Scalar versions of the draws above for the compiled (numba) kernels: the same
+# hash, element for element, so a kernel's draw equals the array function's
+# (tests/test_rng.py checks them bit for bit, the normal's log up to libm).
+
+_NB_GOLDEN, _NB_M1, _NB_M2 = _GOLDEN, _M1, _M2
+_NB_S11, _NB_S12, _NB_S24 = _S11, _S12, _S24
+_NB_S27, _NB_S30, _NB_S31 = _S27, _S30, _S31
+_NB_LOW12 = _LOW12
+
+
+@njit(cache=True, inline="always")
+def mix1(z: np.uint64) -> np.uint64:  # pragma: no cover - compiled
+    """SplitMix64 finaliser of one uint64 (as :func:`mix64`)."""
+    z = z + _NB_GOLDEN
+    z = (z ^ (z >> _NB_S30)) * _NB_M1
+    z = (z ^ (z >> _NB_S27)) * _NB_M2
+    return z ^ (z >> _NB_S31)
+
+
+@njit(cache=True, inline="always")
+def head1(key: np.uint64, counter: int, stream: int) -> np.uint64:  # pragma: no cover
+    """The per-(key, counter, stream) head of :func:`uniform` and :func:`normal`."""
+    off = np.uint64(stream) * _NB_GOLDEN
+    return mix1(mix1(key + off) ^ np.uint64(counter))
+
+
+@njit(cache=True, inline="always")
+def uniform1(head: np.uint64, element: int) -> float:  # pragma: no cover - compiled
+    """Element ``element`` of a :func:`uniform` draw with head ``head``, in (0, 1)."""
+    bits = mix1(head + np.uint64(element) * _NB_GOLDEN) >> _NB_S11
+    return (np.int64(bits) + 0.5) * _INV53
+
+
+@njit(cache=True, inline="always")
+def normal_pair1(head: np.uint64, pair: int) -> tuple[float, float]:  # pragma: no cover
+    """Pair ``pair`` of a :func:`normal` draw: (element ``pair``, element ``pair + half``)."""
+    bits = mix1(head + np.uint64(pair) * _NB_GOLDEN)
+    lo = np.int64(bits & _NB_LOW12)
+    hi = np.int64((bits >> _NB_S12) & _NB_LOW12)
+    c_hi, s_hi, c_lo, s_lo = _COS_HI[hi], _SIN_HI[hi], _COS_LO[lo], _SIN_LO[lo]
+    r = (np.int64(bits >> _NB_S24) + 0.5) * _INV40
+    r = np.sqrt(np.log(r) * -2.0)
+    return (c_hi * c_lo - s_hi * s_lo) * r, (s_hi * c_lo + c_hi * s_lo) * r
+
+
+@njit(cache=True)
+def poisson1(u: float, lam: float) -> int:  # pragma: no cover - compiled
+    """One Poisson count by inversion, with :func:`poisson`'s loop and float operations."""
+    p = np.exp(-lam)
+    cdf = p
+    k = 0
+    count = 0
+    active = u > cdf
+    while active:
+        k += 1
+        p = p * lam / k
+        cdf = cdf + p
+        count += 1
+        active = (u > cdf) and ((k < lam) or (p > 1e-18))
+    return count
+
+
+@njit(cache=True, inline="always")
+def poisson_table1(u: float, cdf: np.ndarray) -> int:  # pragma: no cover - compiled
+    """``searchsorted(cdf, u, side="left")`` for a short CDF table (scalar-mean poisson)."""
+    k = 0
+    while k < cdf.shape[0] and cdf[k] < u:
+        k += 1
+    return k
+
+
+def poisson_cdf(lam: float) -> np.ndarray:
+    """The CDF table of :func:`poisson` for a scalar mean ``lam`` (read-only)."""
+    return _poisson_cdf(float(lam))

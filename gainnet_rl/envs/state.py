@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gainnet_rl.envs.catalog import KIND_VISION
 from gainnet_rl.envs.models.reward import TERMS
 from gainnet_rl.envs.params import LATENCY_BIN_S, Params
 
@@ -89,7 +90,6 @@ REC_FIELDS = (
     "latency_s",
 )
 RC_INDEX = {k: i for i, k in enumerate(REC_FIELDS)}
-NEVER = np.inf
 
 
 @dataclass
@@ -246,17 +246,6 @@ def db_to_linear(x_db: np.ndarray) -> np.ndarray:
     return np.exp(x_db * _DB_TO_LN)
 
 
-def max_last(x: np.ndarray) -> np.ndarray:
-    """Max over the short last axis of ``x`` (n, U, E).
-
-    numpy reduces a short last axis row by row, slowly; for large arrays the
-    reduction runs over a leading copy of that axis instead (same values).
-    """
-    if x.size < 4096:
-        return np.max(x, axis=-1)
-    return np.moveaxis(x, -1, 0).copy().max(axis=0)
-
-
 @dataclass(frozen=True)
 class Derived:
     """Constants derived from Params once (see :func:`derived`)."""
@@ -268,6 +257,7 @@ class Derived:
     services: np.ndarray  # (S,) int64 arange
     mean_in_tokens: np.ndarray  # (S,)
     mean_out_tokens: np.ndarray  # (S,)
+    is_vision: np.ndarray  # (S,) bool: the service answers an image
 
 
 def derived(p: Params) -> Derived:
@@ -283,22 +273,12 @@ def derived(p: Params) -> Derived:
             services=np.arange(p.num_services),
             mean_in_tokens=(p.in_tokens_lo + p.in_tokens_hi) / 2 + p.visual_tokens,
             mean_out_tokens=(p.out_tokens_lo + p.out_tokens_hi) / 2,
+            is_vision=p.service_kind == KIND_VISION,
         )
-        for a in (d.service_cdf, d.services, d.mean_in_tokens, d.mean_out_tokens):
+        for a in (d.service_cdf, d.services, d.mean_in_tokens, d.mean_out_tokens, d.is_vision):
             a.flags.writeable = False
         p.__dict__["_core_derived"] = d
     return d
-
-
-def earliest(free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index and time of the earliest free server along the last axis."""
-    k = np.argmin(free, axis=-1)
-    return k, np.take_along_axis(free, k[..., None], axis=-1)[..., 0]
-
-
-def airtime(bits: np.ndarray, rate_bps: np.ndarray) -> np.ndarray:
-    """Seconds to send ``bits`` at ``rate_bps``: 0 for nothing, inf where the link is out."""
-    return np.where(bits > 0, bits / np.where(rate_bps > 0, rate_bps, 0.0), 0.0)
 
 
 def held(end: np.ndarray, start: np.ndarray, until: np.ndarray) -> np.ndarray:

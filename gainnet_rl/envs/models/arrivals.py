@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+from numba import njit
 
 from gainnet_rl.envs import rng
 from gainnet_rl.envs.models._validate import checker
@@ -27,24 +28,30 @@ class ArrivalModel(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def sample(
+    def sample_rows(
         self,
         state: dict[str, np.ndarray],
         key: np.ndarray,
         slot: np.ndarray,
-        num_devices: int,
+        rows: np.ndarray,
         mean_per_slot: float,
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Draw the (B, U) counts of requests arriving in ``slot``, ``mean_per_slot``
-        requests per device on average; returns (state, counts)."""
+        counts: np.ndarray,
+    ) -> None:
+        """Draw the requests arriving in each row's slot, in place.
+
+        ``state`` holds whole-batch arrays; ``slot`` (n,) and ``counts`` (n,
+        U) int64 are aligned with ``rows``: ``counts[i, u]`` receives the
+        number of requests device u of sub-env ``rows[i]`` issues,
+        ``mean_per_slot`` per device on average. Implementations call a
+        compiled kernel (docs/extending.md).
+        """
 
 
 class PoissonArrivals(ArrivalModel):
     """Independent Poisson arrivals per device and slot."""
 
-    def sample(self, state, key, slot, num_devices, mean_per_slot):  # type: ignore[no-untyped-def]
-        u = rng.uniform(key, slot, rng.Stream.ARRIVAL_COUNT, (num_devices,))
-        return state, rng.poisson(u, mean_per_slot)
+    def sample_rows(self, state, key, slot, rows, mean_per_slot, counts):  # type: ignore[no-untyped-def]
+        _poisson_rows(key, slot, rows, rng.poisson_cdf(mean_per_slot), counts)
 
 
 class BurstyArrivals(ArrivalModel):
@@ -69,10 +76,40 @@ class BurstyArrivals(ArrivalModel):
     def init_state(self, key: np.ndarray, num_devices: int) -> dict[str, np.ndarray]:
         return {"burst": np.zeros((key.shape[0], num_devices), dtype=bool)}
 
-    def sample(self, state, key, slot, num_devices, mean_per_slot):  # type: ignore[no-untyped-def]
-        u = rng.uniform(key, slot, rng.Stream.ARRIVAL_STATE, (2, num_devices))
-        burst = state["burst"]
-        flip = np.where(burst, u[:, 0] < self.p_leave, u[:, 0] < self.p_enter)
-        burst = burst ^ flip
-        rate = mean_per_slot * self.calm_fraction * np.where(burst, self.burst_factor, 1.0)
-        return {"burst": burst}, rng.poisson(u[:, 1], rate)
+    def sample_rows(self, state, key, slot, rows, mean_per_slot, counts):  # type: ignore[no-untyped-def]
+        calm = mean_per_slot * self.calm_fraction
+        _bursty_rows(
+            state["burst"], key, slot, rows, self.p_enter, self.p_leave, calm,
+            self.burst_factor, counts,
+        )  # fmt: skip
+
+
+# ---------------------------------------------------------------- compiled kernels
+
+
+@njit(cache=True)
+def _poisson_rows(key, slot, rows, cdf, counts):  # pragma: no cover - compiled
+    """Poisson counts by inversion of uniform u of stream ARRIVAL_COUNT (table ``cdf``)."""
+    U = counts.shape[1]
+    for i in range(rows.size):
+        head = rng.head1(key[rows[i]], slot[i], rng.Stream.ARRIVAL_COUNT)
+        for u in range(U):
+            counts[i, u] = rng.poisson_table1(rng.uniform1(head, u), cdf)
+
+
+@njit(cache=True)
+def _bursty_rows(
+    burst, key, slot, rows, p_enter, p_leave, calm_rate, factor, counts
+):  # pragma: no cover
+    """MMPP slot: flip the state with uniform u, then a Poisson count with uniform U + u
+    (stream ARRIVAL_STATE)."""
+    U = counts.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        head = rng.head1(key[b], slot[i], rng.Stream.ARRIVAL_STATE)
+        for u in range(U):
+            x = rng.uniform1(head, u)
+            flip = x < p_leave if burst[b, u] else x < p_enter
+            burst[b, u] = burst[b, u] ^ flip
+            rate = calm_rate * (factor if burst[b, u] else 1.0)
+            counts[i, u] = rng.poisson1(rng.uniform1(head, U + u), rate)

@@ -13,12 +13,19 @@ import abc
 import math
 
 import numpy as np
-from scipy.special import j0
 
 from gainnet_rl.envs import rng
 from gainnet_rl.envs.models._validate import checker
+from gainnet_rl.envs.models.channel_kernels import (
+    SPEED_OF_LIGHT_MPS,
+    advance_links,
+    dl_rate_array,
+    doppler_array,
+    pathloss_array,
+    ul_rate_array,
+)
 
-SPEED_OF_LIGHT_MPS = 299_792_458.0
+__all__ = ["SPEED_OF_LIGHT_MPS", "ChannelModel", "TR38901Channel", "UMaChannel"]
 
 
 _require = checker("channel")
@@ -61,16 +68,30 @@ class ChannelModel(abc.ABC):
         """Initial shadowing and fading of ``key.shape[0]`` sub-envs, ``shape`` = (U, E)."""
 
     @abc.abstractmethod
-    def evolve(
+    def advance_rows(
         self,
         state: dict[str, np.ndarray],
         key: np.ndarray,
         slot: np.ndarray,
+        rows: np.ndarray,
         moved_m: np.ndarray,
         speed_mps: np.ndarray,
+        device_xy: np.ndarray,
+        edge_xy: np.ndarray,
         slot_s: float,
-    ) -> dict[str, np.ndarray]:
-        """Advance shadowing and fading by one slot; ``moved_m`` and ``speed_mps`` are (B, U)."""
+        gain_db: np.ndarray,
+    ) -> None:
+        """Advance the channel of sub-envs ``rows`` by one slot, in place.
+
+        ``state`` and ``gain_db`` (B, U, E), ``speed_mps`` (B, U) and
+        ``device_xy`` (B, U, 2) are whole-batch arrays (the devices have
+        already moved); ``slot`` (n,) is each row's new slot (the draws'
+        counter) and ``moved_m`` (n, U) the distance each device moved in
+        the slot (m), both aligned with ``rows``. Writes the new shadowing
+        and fading to ``state`` and the new large-scale gain (dB) of every
+        link to ``gain_db``. Implementations call a compiled kernel (see
+        :func:`advance_links` and docs/extending.md).
+        """
 
     def distance_3d_m(self, device_xy: np.ndarray, edge_xy: np.ndarray) -> np.ndarray:
         """(B, U, E) 3D distances between devices (B, U, 2) and edges (E, 2), in m,
@@ -87,8 +108,7 @@ class ChannelModel(abc.ABC):
         self, state: dict[str, np.ndarray], device_xy: np.ndarray, edge_xy: np.ndarray
     ) -> np.ndarray:
         """(B, U, E) mean channel gain in dB: minus path loss plus shadowing."""
-        gain = self.pathloss_db(self.distance_3d_m(device_xy, edge_xy))
-        np.negative(gain, out=gain)
+        gain = -self.pathloss_db(self.distance_3d_m(device_xy, edge_xy))
         gain += state["shadow_db"]
         return gain
 
@@ -97,20 +117,16 @@ class ChannelModel(abc.ABC):
         """(B, U, E) small-scale power gain |h|^2 (mean 1)."""
         return state["h_re"] ** 2 + state["h_im"] ** 2
 
-    @staticmethod
-    def _se(sinr: np.ndarray, link: tuple[float, float, float]) -> np.ndarray:
-        alpha, sinr_min, se_max = link
-        se = np.minimum(alpha * np.log2(1.0 + sinr), se_max)
-        return np.where(sinr >= sinr_min, se, 0.0)
-
     def uplink_rate_bps(
         self, gain: np.ndarray, bandwidth_hz: np.ndarray, time_share: float
     ) -> np.ndarray:
         """Uplink rate (bit/s) of a device at full power over ``bandwidth_hz``
         with linear channel ``gain``, transmitting a ``time_share`` of the time (TDD)."""
-        bw = np.maximum(bandwidth_hz, 1e-9)
-        sinr = self.device_tx_w * gain / (self.bs_noise_w_per_hz * bw)
-        return time_share * bandwidth_hz * self._se(sinr, self.ul_link)
+        g, bw = np.broadcast_arrays(np.asarray(gain, float), np.asarray(bandwidth_hz, float))
+        alpha, sinr_min, se_max = self.ul_link
+        tx, n0 = self.device_tx_w, self.bs_noise_w_per_hz
+        out = ul_rate_array(g.ravel(), bw.ravel(), time_share, tx, n0, alpha, sinr_min, se_max)
+        return out.reshape(g.shape)
 
     def downlink_rate_bps(
         self, gain: np.ndarray, carrier_hz: float, bandwidth_hz: float, time_share: float
@@ -118,8 +134,13 @@ class ChannelModel(abc.ABC):
         """Downlink rate (bit/s) over ``bandwidth_hz`` of a ``carrier_hz`` carrier
         whose base-station power is spread evenly over it (so the SINR is the
         carrier's), sending a ``time_share`` of the time (TDD)."""
-        sinr = self.bs_tx_w * gain / (self.device_noise_w_per_hz * carrier_hz)
-        return time_share * bandwidth_hz * self._se(sinr, self.dl_link)
+        g = np.asarray(gain, float)
+        n0 = self.device_noise_w_per_hz * carrier_hz
+        alpha, sinr_min, se_max = self.dl_link
+        out = dl_rate_array(
+            g.ravel(), bandwidth_hz, time_share, self.bs_tx_w, n0, alpha, sinr_min, se_max
+        )
+        return out.reshape(g.shape)
 
     def ul_range_gain_db(self, bandwidth_hz: float) -> float:
         """Smallest mean gain (dB) at which a device reaches ``sinr_min`` on ``bandwidth_hz``."""
@@ -270,49 +291,62 @@ class UMaChannel(ChannelModel):
         )
         self.handover_hysteresis_db = float(handover_hysteresis_db)
 
+    #: path-loss formula of the compiled kernel: 0 log-distance (c0 slope, c1
+    #: intercept, d in km), 1 TR 38.901 max of two lines in log10 d (m)
+    _pl_mode = 0
+
+    def _pl_coeffs(self) -> np.ndarray:
+        return np.array([self.slope_db, self.intercept_db, 0.0, 0.0])
+
     def pathloss_db(self, distance_3d_m: np.ndarray) -> np.ndarray:
-        pl = np.array(np.maximum(np.asarray(distance_3d_m, dtype=np.float64), self.min_distance_m))
-        pl /= 1000.0  # d_km
-        np.log10(pl, out=pl)
-        pl *= self.slope_db
-        pl += self.intercept_db
-        return pl if pl.ndim else pl[()]
+        d = np.asarray(distance_3d_m, dtype=np.float64)
+        pl = pathloss_array(d.ravel(), self.min_distance_m, self._pl_mode, self._pl_coeffs())
+        return pl.reshape(d.shape) if d.ndim else pl[0]
 
     def doppler_correlation(self, speed_mps: np.ndarray, slot_s: float) -> np.ndarray:
         """Fading correlation rho per slot: J0(2 pi f_D dt) if moving, else 0."""
-        f_d = np.asarray(speed_mps) * self.carrier_hz / SPEED_OF_LIGHT_MPS
-        return np.where(np.asarray(speed_mps) > 0, j0(2.0 * np.pi * f_d * slot_s), 0.0)
+        v = np.asarray(speed_mps, dtype=np.float64)
+        return doppler_array(v.ravel(), self.carrier_hz, slot_s).reshape(v.shape)
 
     def init_state(self, key: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         zero = np.zeros(key.shape[0], dtype=np.int64)
         shadow = self.shadowing_std_db * rng.normal(key, zero, rng.Stream.INIT_SHADOWING, shape)
         h = rng.normal(key, zero, rng.Stream.INIT_FADING, (2, *shape)) * np.sqrt(0.5)
-        return {"shadow_db": shadow, "h_re": h[:, 0].copy(), "h_im": h[:, 1].copy()}
+        per_device = (key.shape[0], shape[0])
+        return {
+            "shadow_db": shadow,
+            "h_re": h[:, 0].copy(),
+            "h_im": h[:, 1].copy(),
+            "rho": np.zeros(per_device),  # fading correlation per slot, per device
+            "rho_speed_mps": np.full(per_device, -1.0),  # its speed (-1: not yet computed)
+        }
 
-    def evolve(
-        self,
-        state: dict[str, np.ndarray],
-        key: np.ndarray,
-        slot: np.ndarray,
-        moved_m: np.ndarray,
-        speed_mps: np.ndarray,
-        slot_s: float,
-    ) -> dict[str, np.ndarray]:
-        shape = state["shadow_db"].shape[1:]
-        if moved_m.any():
-            a = np.exp(-moved_m / self.decorrelation_m)[:, :, None]
-            shadow = rng.normal(key, slot, rng.Stream.SHADOWING, shape)
-            shadow *= np.sqrt(1.0 - a * a) * self.shadowing_std_db
-            shadow += a * state["shadow_db"]
-        else:  # a = 1: S' = S exactly, no draw needed
-            shadow = state["shadow_db"].copy()
-        rho = self.doppler_correlation(speed_mps, slot_s)[:, :, None]
-        w = rng.normal(key, slot, rng.Stream.FADING, (2, *shape))
-        w *= np.sqrt(0.5 * (1.0 - rho * rho))[:, None]
-        h_re, h_im = rho * state["h_re"], rho * state["h_im"]
-        h_re += w[:, 0]
-        h_im += w[:, 1]
-        return {"shadow_db": shadow, "h_re": h_re, "h_im": h_im}
+    def advance_rows(  # type: ignore[no-untyped-def]
+        self, state, key, slot, rows, moved_m, speed_mps, device_xy, edge_xy, slot_s, gain_db
+    ) -> None:
+        advance_links(
+            state["shadow_db"],
+            state["h_re"],
+            state["h_im"],
+            state["rho"],
+            state["rho_speed_mps"],
+            gain_db,
+            device_xy,
+            moved_m,
+            speed_mps,
+            key,
+            slot,
+            rows,
+            edge_xy,
+            slot_s,
+            self.shadowing_std_db,
+            self.decorrelation_m,
+            self.carrier_hz,
+            self.height_diff_m**2,
+            self.min_distance_m,
+            self._pl_mode,
+            self._pl_coeffs(),
+        )
 
 
 class TR38901Channel(UMaChannel):
@@ -345,8 +379,7 @@ class TR38901Channel(UMaChannel):
         self._nlos = (c + sf * fc + sh * (self.device_height_m - 1.5), s)
         self._los = (lc + lf * fc, ls)
 
-    def pathloss_db(self, distance_3d_m: np.ndarray) -> np.ndarray:
-        d = np.maximum(np.asarray(distance_3d_m, dtype=np.float64), self.min_distance_m)
-        lg = np.log10(d)
-        pl = np.maximum(self._nlos[0] + self._nlos[1] * lg, self._los[0] + self._los[1] * lg)
-        return pl if pl.ndim else pl[()]
+    _pl_mode = 1
+
+    def _pl_coeffs(self) -> np.ndarray:
+        return np.array([*self._nlos, *self._los])

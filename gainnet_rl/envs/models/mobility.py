@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+from numba import njit
 
 from gainnet_rl.envs import rng
 from gainnet_rl.envs.models._validate import checker
@@ -27,15 +28,23 @@ class MobilityModel(abc.ABC):
         """Initial positions and speeds of ``key.shape[0]`` sub-envs."""
 
     @abc.abstractmethod
-    def step(
+    def advance_rows(
         self,
         state: dict[str, np.ndarray],
         key: np.ndarray,
         slot: np.ndarray,
+        rows: np.ndarray,
         slot_s: float,
         area_m: np.ndarray,
-    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Move devices by one slot; returns the new state and (B, U) distance moved (m)."""
+        moved_m: np.ndarray,
+    ) -> None:
+        """Move the devices of sub-envs ``rows`` by one slot, in place.
+
+        ``state`` holds whole-batch arrays; ``slot`` (n,) is each row's new
+        slot (the draws' counter) and ``moved_m`` (n, U), aligned with
+        ``rows``, receives the distance each device moved (m).
+        Implementations call a compiled kernel (docs/extending.md).
+        """
 
 
 class Static(MobilityModel):
@@ -48,8 +57,8 @@ class Static(MobilityModel):
         u = rng.uniform(key, zero, rng.Stream.INIT_POSITION, (num_devices, 2))
         return {"pos_m": u * area_m, "speed_mps": np.zeros((key.shape[0], num_devices))}
 
-    def step(self, state, key, slot, slot_s, area_m):  # type: ignore[no-untyped-def]
-        return state, np.zeros(state["speed_mps"].shape)
+    def advance_rows(self, state, key, slot, rows, slot_s, area_m, moved_m):  # type: ignore[no-untyped-def]
+        moved_m[:] = 0.0
 
 
 class RandomWaypoint(MobilityModel):
@@ -79,29 +88,11 @@ class RandomWaypoint(MobilityModel):
             "speed_mps": self.min_speed_mps + span * u[..., 4],
         }
 
-    def step(self, state, key, slot, slot_s, area_m):  # type: ignore[no-untyped-def]
-        pos, wp, speed = state["pos_m"], state["waypoint_m"], state["speed_mps"]
-        delta = wp - pos
-        dx, dy = delta[..., 0], delta[..., 1]
-        dist = np.sqrt(dx * dx + dy * dy)
-        step_m = np.minimum(speed * slot_s, dist)
-        frac = np.divide(step_m, dist, out=np.zeros_like(dist), where=dist > 0)
-        delta *= frac[..., None]
-        new_pos = pos + delta
-        # Devices at their waypoint draw a new one and a new speed.
-        b, u = np.nonzero(step_m >= dist)
-        if b.size == 0:
-            return {"pos_m": new_pos, "waypoint_m": wp, "speed_mps": speed}, step_m
-        draw = rng.uniform_at(key[b], slot[b], rng.Stream.MOBILITY, u[:, None] * 3 + _COLS3)
-        new_wp, new_speed = wp.copy(), speed.copy()
-        new_wp[b, u] = draw[:, 0:2] * area_m
-        new_speed[b, u] = (
-            self.min_speed_mps + (self.max_speed_mps - self.min_speed_mps) * draw[:, 2]
-        )
-        return {"pos_m": new_pos, "waypoint_m": new_wp, "speed_mps": new_speed}, step_m
-
-
-_COLS3 = np.arange(3)[None, :]
+    def advance_rows(self, state, key, slot, rows, slot_s, area_m, moved_m):  # type: ignore[no-untyped-def]
+        _waypoint_rows(
+            state["pos_m"], state["waypoint_m"], state["speed_mps"], key, slot, rows,
+            slot_s, area_m, self.min_speed_mps, self.max_speed_mps, moved_m,
+        )  # fmt: skip
 
 
 class MultiLaneRoad(MobilityModel):
@@ -149,8 +140,48 @@ class MultiLaneRoad(MobilityModel):
             "direction": direction,
         }
 
-    def step(self, state, key, slot, slot_s, area_m):  # type: ignore[no-untyped-def]
-        step_m = state["speed_mps"] * slot_s
-        x = np.mod(state["pos_m"][..., 0] + state["direction"] * step_m, area_m[0])
-        pos = np.stack([x, state["pos_m"][..., 1]], axis=-1)
-        return {**state, "pos_m": pos}, step_m
+    def advance_rows(self, state, key, slot, rows, slot_s, area_m, moved_m):  # type: ignore[no-untyped-def]
+        _road_rows(
+            state["pos_m"], state["speed_mps"], state["direction"], rows, slot_s, area_m, moved_m
+        )
+
+
+# ---------------------------------------------------------------- compiled kernels
+
+
+@njit(cache=True)
+def _waypoint_rows(
+    pos, wp, speed, key, slot, rows, slot_s, area_m, v_min, v_max, moved
+):  # pragma: no cover
+    """Random-waypoint slot of sub-envs ``rows``: walk ``min(v dt, distance)``
+    towards the waypoint; on arrival draw a new waypoint and speed (uniforms
+    3u, 3u + 1, 3u + 2 of stream MOBILITY at the new slot)."""
+    U = pos.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        head = rng.head1(key[b], slot[i], rng.Stream.MOBILITY)
+        for u in range(U):
+            dx = wp[b, u, 0] - pos[b, u, 0]
+            dy = wp[b, u, 1] - pos[b, u, 1]
+            dist = np.sqrt(dx * dx + dy * dy)
+            step_m = min(speed[b, u] * slot_s, dist)
+            frac = step_m / dist if dist > 0 else 0.0
+            pos[b, u, 0] = pos[b, u, 0] + dx * frac
+            pos[b, u, 1] = pos[b, u, 1] + dy * frac
+            moved[i, u] = step_m
+            if step_m >= dist:
+                wp[b, u, 0] = rng.uniform1(head, 3 * u) * area_m[0]
+                wp[b, u, 1] = rng.uniform1(head, 3 * u + 1) * area_m[1]
+                speed[b, u] = v_min + (v_max - v_min) * rng.uniform1(head, 3 * u + 2)
+
+
+@njit(cache=True)
+def _road_rows(pos, speed, direction, rows, slot_s, area_m, moved):  # pragma: no cover
+    """Ring-road slot of sub-envs ``rows``: x advances by ``direction v dt`` modulo the length."""
+    U = pos.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        for u in range(U):
+            step_m = speed[b, u] * slot_s
+            pos[b, u, 0] = np.mod(pos[b, u, 0] + direction[b, u] * step_m, area_m[0])
+            moved[i, u] = step_m

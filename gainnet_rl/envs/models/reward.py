@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+from numba import njit
 
 from gainnet_rl.envs.models._validate import checker
 
@@ -95,16 +96,28 @@ class LinearReward(RewardModel):
         self.w_invalid = float(w_invalid)
 
     def request_terms(self, quality, met, missed, dropped, latency_s, energy_j, cloud_cost_usd):  # type: ignore[no-untyped-def]
-        return np.stack(
-            [
-                self.w_quality * quality * met,
-                -self.w_latency * latency_s * ~dropped,
-                -self.w_energy * energy_j,
-                -self.w_cloud_cost * cloud_cost_usd,
-                -self.w_drop * dropped - self.w_miss * missed,
-            ],
-            axis=-1,
-        )
+        shape = np.shape(quality)
+        flat = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1)
+        terms = np.empty((int(np.prod(shape)), len(TERMS)))
+        _linear_terms(
+            flat(quality), flat(met), flat(missed), flat(dropped), flat(latency_s),
+            flat(energy_j), flat(cloud_cost_usd), self.w_quality, self.w_latency,
+            self.w_energy, self.w_cloud_cost, self.w_drop, self.w_miss, terms,
+        )  # fmt: skip
+        return terms.reshape(*shape, len(TERMS))
 
     def slot_reward(self, energy_j: np.ndarray) -> np.ndarray:
         return -self.w_energy * energy_j
+
+
+@njit(cache=True)
+def _linear_terms(
+    q, met, missed, dropped, lat, en, cost, w_q, w_lat, w_e, w_c, w_drop, w_miss, out
+):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """The five :class:`LinearReward` terms of each outcome, into ``out`` (n, 5)."""
+    for i in range(q.size):
+        out[i, 0] = w_q * q[i] * met[i]
+        out[i, 1] = -w_lat * lat[i] * (not dropped[i])
+        out[i, 2] = -w_e * en[i]
+        out[i, 3] = -w_c * cost[i]
+        out[i, 4] = -w_drop * dropped[i] - w_miss * missed[i]
