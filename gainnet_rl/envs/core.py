@@ -1,12 +1,14 @@
-"""The GainNet-v1 dynamics: one batched numpy transition.
+"""The GainNet-v1 dynamics: one batched transition, compiled with numba.
 
 Everything the scalar env, the vector env, the heuristics and the tests know
 about the network's behaviour goes through this module, the public facade of
 the dynamics: the state (``state.py``), each option's outcome
 (``outcomes.py``), the transition (``dynamics.py``), scheduled events
 (``events.py``) and the episode KPIs (``metrics.py``). All state arrays carry a
-leading batch dimension B (sub-environments); nothing loops over devices,
-edges or requests in Python. :func:`step` updates the state in place (and
+leading batch dimension B (sub-environments); the loops over sub-envs,
+devices, edges and requests run in compiled kernels (``slot.py``,
+``decide.py``, the outcome and observation kernels, the models' own), never
+in interpreted Python. :func:`step` updates the state in place (and
 returns it); :func:`request_outcomes` and :func:`action_mask` only read it.
 
 Decisions (SYSTEM_MODEL section 8) come one per call of :func:`step`:
