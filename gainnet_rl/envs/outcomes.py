@@ -125,6 +125,10 @@ _KERNEL_KEYS: dict[str, tuple[str, type]] = {
     "work_edge_s": ("E", np.float64),
     "work_cloud_s": ("", np.float64),
 }
+_KERNEL_GROUPS = [
+    (group, [k for k, g in _KERNEL_KEYS.items() if g == group])
+    for group in dict.fromkeys(_KERNEL_KEYS.values())
+]
 
 
 def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
@@ -146,10 +150,10 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
     ul, dl = ch.ul_link, ch.dl_link
     B, E, O = state.batch_size, p.num_edges, p.num_options
     shape = {"O": (B, O), "E": (B, E), "": (B,)}
-    out = {
-        k: (np.zeros if kind == "O" else np.empty)(shape[kind], dtype)
-        for k, (kind, dtype) in _KERNEL_KEYS.items()
-    }
+    out: dict[str, np.ndarray] = {}
+    for (kind, dtype), keys in _KERNEL_GROUPS:  # one block per shape and dtype
+        block = (np.zeros if kind == "O" else np.empty)((len(keys), *shape[kind]), dtype)
+        out.update(zip(keys, block, strict=True))
     _outcome_rows(
         state.slot, state.req_ptr, state.q_device, state.q_service, state.q_in_tokens,
         state.q_out_tokens, state.q_up_bits, state.q_down_bits, state.q_deadline_s,
@@ -167,7 +171,7 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
         pr.backhaul_latency_s, pr.cloud_fixed_s, pr.cloud_out_s, pr.cloud_quality,
         pr.cloud_usd_in, pr.cloud_usd_fixed, pr.cloud_usd_out, pr.device_tier,
         pr.tier_device_fixed_s, pr.tier_device_in_s, pr.tier_device_out_s, pr.device_power_w,
-        *out.values(),
+        *[out[k] for k in _KERNEL_KEYS],
     )  # fmt: skip
     terms = p.reward.request_terms(
         out["quality"], out["met"], out["missed"], out["dropped"], out["latency_s"],

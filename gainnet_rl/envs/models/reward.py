@@ -97,7 +97,11 @@ class LinearReward(RewardModel):
 
     def request_terms(self, quality, met, missed, dropped, latency_s, energy_j, cloud_cost_usd):  # type: ignore[no-untyped-def]
         shape = np.shape(quality)
-        flat = lambda x: np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1)
+
+        def flat(x: np.ndarray) -> np.ndarray:  # a view where x already has the shape
+            x = np.asarray(x)
+            return (x if x.shape == shape else np.broadcast_to(x, shape)).reshape(-1)
+
         terms = np.empty((int(np.prod(shape)), len(TERMS)))
         _linear_terms(
             flat(quality), flat(met), flat(missed), flat(dropped), flat(latency_s),
