@@ -41,9 +41,7 @@ from gainnet_rl.envs.metrics import episode_metrics, pending, undecided
 from gainnet_rl.envs.models.reward import TERMS
 from gainnet_rl.envs.outcomes import (
     action_mask,
-    compute_share,
     decision_type,
-    knowledge_factor,
     plan_choices,
     plan_mask,
     request_outcomes,
@@ -77,13 +75,11 @@ __all__ = [
     "State",
     "action_mask",
     "arange",
-    "compute_share",
     "concat",
     "db_to_linear",
     "decision_type",
     "derived",
     "episode_metrics",
-    "knowledge_factor",
     "pending",
     "plan_choices",
     "plan_mask",

@@ -14,6 +14,8 @@ import math
 import numpy as np
 from numba import njit
 
+from gainnet_rl.envs.outcomes import held1
+
 
 @njit(cache=True)
 def book_rows(  # pragma: no cover - compiled
@@ -78,8 +80,7 @@ def book_rows(  # pragma: no cover - compiled
             ds, de = (dl_start[b, e], dl_end[b, e]) if is_edge else (dl_start_c[b], dl_end_c[b])
             if ds < t_d:
                 dl_free[b, e, k_dl[b, e]] = min(de, t_d)
-        if is_edge:
-            e = min(max(a - 1, 0), E - 1)
+        if is_edge:  # e: the chosen edge (set above)
             c_s, c_e = comp_start[b, e], comp_end[b, e]
             if c_s < t_d:
                 j = stream[b, e]
@@ -89,15 +90,14 @@ def book_rows(  # pragma: no cover - compiled
                 st_free[b, e, j] = min(c_e, t_d)
                 st_kv[b, e, j] = kv_new
                 st_last_start[b, e] = c_s
-            ep[b, ep_cols[9]] += max(min(min(c_e, t_d), horizon) - c_s, 0.0)
-        if is_cloud:
-            e = assoc[b]
+            ep[b, ep_cols[9]] += held1(min(c_e, t_d), c_s, horizon)
+        if is_cloud:  # e: the associated edge (set above)
             if bh_start[b] < t_d:
                 bh_free[b, e] = min(bh_end[b], t_d)
             c_s, c_e = cloud_start[b], cloud_end[b]
             if c_s < t_d:
                 cloud_free[b, k_cloud[b]] = min(c_e, t_d)
-            ep[b, ep_cols[10]] += cloud_power_w * max(min(c_e, t_d) - c_s, 0.0)
+            ep[b, ep_cols[10]] += cloud_power_w * held1(c_e, c_s, t_d)
         if a == 0 and local_start[b] < t_d:
             device_free[b, device[b]] = min(local_end[b], t_d)
         # episode accounting of the decision

@@ -21,6 +21,7 @@ from gymnasium import spaces
 from numba import njit
 
 from gainnet_rl.envs import core
+from gainnet_rl.envs.outcomes import knowledge1
 from gainnet_rl.envs.params import Params
 
 OBS_BOUND = 10.0
@@ -210,7 +211,7 @@ def _fill(  # pragma: no cover - compiled
         f[o_glob + 2] = (t % frame_slots) / frame_slots
         f[o_glob + 3] = t / episode_slots
         f[o_glob + 4] = _wait1(cloud_free[b], now) / max_dl
-        f[o_glob + 5] = 1.0 - math.exp(-cloud_knowledge[b] / k_scale)
+        f[o_glob + 5] = knowledge1(cloud_knowledge[b], k_scale)
         f[o_glob + 6] = load / 2.0
         f[o_glob + 7] = math.log1p(max(n_req[b] - req_ptr[b], 0)) / 3.0
         pe = min(plan_ptr[b], E - 1)
@@ -254,7 +255,7 @@ def _fill(  # pragma: no cover - compiled
             f[x + 6] = _wait1(ul_free[b, e], now) / max_dl
             f[x + 7] = _wait1(dl_free[b, e], now) / max_dl
             f[x + 8] = max(bh_free[b, e] - now, 0.0) / max_dl
-            f[x + 9] = 1.0 - math.exp(-knowledge[b, e] / k_scale)
+            f[x + 9] = knowledge1(knowledge[b, e], k_scale)
             f[x + 10] = finetune[b, e]
             f[x + 11] = sensing[b, e]
             if is_req:

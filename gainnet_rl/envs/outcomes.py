@@ -9,7 +9,7 @@ import math
 import numpy as np
 from numba import njit
 
-from gainnet_rl.envs.models.channel_kernels import se1, ul_rate1
+from gainnet_rl.envs.models.channel_kernels import db_to_linear1, se1, ul_rate1
 from gainnet_rl.envs.params import Params
 from gainnet_rl.envs.state import (
     DECISION_NONE,
@@ -19,19 +19,25 @@ from gainnet_rl.envs.state import (
     derived,
 )
 
-_DB_TO_LN = math.log(10.0) / 10.0
+
+@njit(cache=True, inline="always")
+def compute_share1(finetune: float, scale: float, up: bool) -> float:  # pragma: no cover
+    """Share of an edge's nominal compute that serves requests: one less the
+    fine-tuning share, times the speed multiplier, zero while down; floored
+    at 1e-9 (a down edge's service time is huge, not infinite)."""
+    return max((1.0 - finetune) * scale * up, 1e-9)
 
 
-def compute_share(state: State) -> np.ndarray:
-    """(B, E) share of each edge's nominal compute that serves requests: one
-    less the fine-tuning share, times the speed multiplier, zero while down;
-    floored at 1e-9 (a down edge's service time is huge, not infinite)."""
-    return np.maximum((1.0 - state.finetune) * state.edge_scale * state.edge_up, 1e-9)
-
-
-def knowledge_factor(k: np.ndarray, p: Params) -> np.ndarray:
+@njit(cache=True, inline="always")
+def knowledge1(k_tokens: float, scale_tokens: float) -> float:  # pragma: no cover
     """``1 - exp(-k / kappa_k)``: the share of a tier's fine-tuning gain reached."""
-    return 1.0 - np.exp(-k / p.knowledge_scale_tokens)
+    return 1.0 - math.exp(-k_tokens / scale_tokens)
+
+
+@njit(cache=True, inline="always")
+def held1(end: float, start: float, until: float) -> float:  # pragma: no cover - compiled
+    """Time a stage from ``start`` to ``end`` runs before ``until`` (>= 0)."""
+    return max(min(end, until) - start, 0.0)
 
 
 def decision_type(state: State, p: Params) -> np.ndarray:
@@ -183,12 +189,6 @@ def request_outcomes(state: State, p: Params) -> dict[str, np.ndarray]:
 
 
 @njit(cache=True, inline="always")
-def _held(end: float, start: float, until: float) -> float:  # pragma: no cover - compiled
-    """Time a stage from ``start`` to ``end`` runs before ``until`` (>= 0)."""
-    return max(min(end, until) - start, 0.0)
-
-
-@njit(cache=True, inline="always")
 def _airtime(bits: float, rate_bps: float) -> float:  # pragma: no cover - compiled
     """Seconds to send ``bits`` at ``rate_bps``: 0 for nothing, inf where the link is out."""
     if bits > 0:
@@ -245,7 +245,7 @@ def _outcome_rows(  # pragma: no cover - compiled
         dl_free_e = np.empty(E)
         for e in range(E):
             g_db = gain_db[b, u, e]
-            g = math.exp(g_db * _DB_TO_LN) * (h_re[b, u, e] ** 2 + h_im[b, u, e] ** 2)
+            g = db_to_linear1(g_db) * (h_re[b, u, e] ** 2 + h_im[b, u, e] ** 2)
             in_range[b, e] = g_db >= range_gain_db
             g_db_out[b, e] = g_db
             # uplink: the earliest free sub-band, at full device power
@@ -278,7 +278,7 @@ def _outcome_rows(  # pragma: no cover - compiled
                 best_busy = busy0
             n_batch = best_busy + 1
             stream, _ = _earliest(st_free[b, e])
-            share = max((1.0 - finetune[b, e]) * edge_scale[b, e] * edge_up[b, e], 1e-9)
+            share = compute_share1(finetune[b, e], edge_scale[b, e], edge_up[b, e])
             t1 = t_fixed[s, t_] + t_in[s, t_] * n_in + t_out[s, t_] * n_out
             service = t1 * (1.0 + beta[s, t_] * (n_batch - 1)) / share
             comp_end = best + service
@@ -292,10 +292,10 @@ def _outcome_rows(  # pragma: no cover - compiled
             dl_start = max(comp_end, free)
             dl_time = _airtime(down_bits, rate_dl)
             dl_end = dl_start + dl_time
-            q_e = tier_quality[s, t_] + ft_gain[s] * (1.0 - math.exp(-knowledge[b, e] / k_scale))
+            q_e = tier_quality[s, t_] + ft_gain[s] * knowledge1(knowledge[b, e], k_scale)
             run_power = edge_power_w * (1.0 - finetune[b, e]) / n_batch  # W while it runs
             # the device transmits only in uplink time (TDD: a share of the wall time)
-            tx_e = tx_w * ul_share * _held(end, start, t_d)
+            tx_e = tx_w * ul_share * held1(end, start, t_d)
             ok = tier >= 0 and tier_ready[b, e, s] <= slot[b] and in_range[b, e] and edge_up[b, e]
             # a link in a deep fade this slot (rate 0) is not offered
             ok = ok and kv_req <= budget + 1e-9 and rate_ul > 0 and rate_dl > 0
@@ -303,7 +303,7 @@ def _outcome_rows(  # pragma: no cover - compiled
             valid[b, o] = ok
             latency[b, o] = dl_end - t0
             quality[b, o] = q_e
-            energy[b, o] = tx_e + run_power * _held(comp_end, best, t_d)
+            energy[b, o] = tx_e + run_power * held1(comp_end, best, t_d)
             rate_ul_e[e], rate_dl_e[e], dl_time_e[e] = rate_ul, rate_dl, dl_time
             kv_out[b, e], ready_out[b, e], stream_out[b, e] = kv_req, ready, stream
             nb_out[b, e], cs_out[b, e], ce_out[b, e] = n_batch, best, comp_end
@@ -325,14 +325,14 @@ def _outcome_rows(  # pragma: no cover - compiled
         back = c_end + down_bits / bh_bps + bh_lat_s
         dl_start_c = max(back, dl_free_e[a])
         dl_end_c = dl_start_c + dl_time_e[a]
-        c_done = min(_held(c_end, c_start, t_d) / max(c_service, 1e-12), 1.0)
+        c_done = min(held1(c_end, c_start, t_d) / max(c_service, 1e-12), 1.0)
         o = O - 2
         latency[b, o] = dl_end_c - t0
-        quality[b, o] = c_quality[s] + ft_gain[s] * (1.0 - math.exp(-cloud_knowledge[b] / k_scale))
+        quality[b, o] = c_quality[s] + ft_gain[s] * knowledge1(cloud_knowledge[b], k_scale)
         cost[b, o] = (1.0 if c_start < t_d else 0.0) * usd_in[s] * n_in + c_done * (
             usd_fixed[s] + usd_out[s] * n_out
         )
-        energy[b, o] = tx_w * ul_share * _held(up_e[b, a], up_s[b, a], t_d)
+        energy[b, o] = tx_w * ul_share * held1(up_e[b, a], up_s[b, a], t_d)
         valid[b, o] = (
             (not q_private[b, r]) and in_range[b, a] and rate_ul_e[a] > 0 and rate_dl_e[a] > 0
         )
@@ -344,7 +344,7 @@ def _outcome_rows(  # pragma: no cover - compiled
         l_end = l_start + (d_fixed[s, tl] + d_in[s, tl] * n_in + d_out[s, tl] * n_out)
         latency[b, 0] = l_end - t0
         quality[b, 0] = tier_quality[s, tl]
-        energy[b, 0] = device_power_w * _held(l_end, l_start, t_d)
+        energy[b, 0] = device_power_w * held1(l_end, l_start, t_d)
         valid[b, 0] = tier_l >= 0
         valid[b, O - 1] = True
         # late (or never: inf) requests are aborted at the deadline

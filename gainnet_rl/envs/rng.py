@@ -148,23 +148,6 @@ def uniform(
     return _to_unit(_mix_inplace(bits)).reshape((head.shape[0], *shape))
 
 
-def uniform_at(
-    key: np.ndarray, counter: np.ndarray, stream: int, element: np.ndarray
-) -> np.ndarray:
-    """Selected elements of :func:`uniform` draws, without drawing the rest.
-
-    ``uniform_at(key[rows], counter[rows], stream, element)`` equals
-    ``uniform(key, counter, stream, shape).reshape(B, -1)[rows[:, None], element]``
-    bit for bit, where ``element`` (n, k) holds flat element indices of row i
-    of the draw for ``key[i]``. Returns an (n, k) float64 array.
-    """
-    head = _heads(key, counter, stream)
-    bits = np.asarray(element).astype(np.uint64)
-    bits *= _GOLDEN
-    bits += head[:, None]
-    return _to_unit(_mix_inplace(bits))
-
-
 def _angle_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """cos and sin of ``2 pi hi / 2**12`` and of ``2 pi lo / 2**24`` for hi, lo
     in [0, 4096), from Python's ``math`` (the platform libm, float64)."""

@@ -11,15 +11,11 @@ between (SYSTEM_MODEL sections 5-7 and 12). Units: bits, seconds, joules.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from gainnet_rl.envs import rng
-from gainnet_rl.envs.models.channel_kernels import ul_rate1
-
-_DB_TO_LN = math.log(10.0) / 10.0
+from gainnet_rl.envs.models.channel_kernels import db_to_linear1, ul_rate1
 
 
 @njit(cache=True)
@@ -57,7 +53,7 @@ def sense_rows(  # pragma: no cover - compiled
             rate = 0.0
             if on:
                 bw = share * ul_bw_hz / max(n_same[e], 1)
-                g = math.exp(gain_db[b, u, e] * _DB_TO_LN) * (
+                g = db_to_linear1(gain_db[b, u, e]) * (
                     h_re[b, u, e] * h_re[b, u, e] + h_im[b, u, e] * h_im[b, u, e]
                 )
                 rate = ul_rate1(g, bw, ul_share, tx_w, n0, alpha, sinr_min, se_max)

@@ -20,7 +20,6 @@ from gainnet_rl.envs.models.channel_kernels import (
     SPEED_OF_LIGHT_MPS,
     advance_links,
     dl_rate_array,
-    doppler_array,
     pathloss_array,
     ul_rate_array,
 )
@@ -302,11 +301,6 @@ class UMaChannel(ChannelModel):
         d = np.asarray(distance_3d_m, dtype=np.float64)
         pl = pathloss_array(d.ravel(), self.min_distance_m, self._pl_mode, self._pl_coeffs())
         return pl.reshape(d.shape) if d.ndim else pl[0]
-
-    def doppler_correlation(self, speed_mps: np.ndarray, slot_s: float) -> np.ndarray:
-        """Fading correlation rho per slot: J0(2 pi f_D dt) if moving, else 0."""
-        v = np.asarray(speed_mps, dtype=np.float64)
-        return doppler_array(v.ravel(), self.carrier_hz, slot_s).reshape(v.shape)
 
     def init_state(self, key: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
         zero = np.zeros(key.shape[0], dtype=np.int64)

@@ -13,6 +13,13 @@ from numba import njit
 from gainnet_rl.envs import rng
 
 SPEED_OF_LIGHT_MPS = 299_792_458.0
+_DB_TO_LN = math.log(10.0) / 10.0
+
+
+@njit(cache=True, inline="always")
+def db_to_linear1(x_db: float) -> float:  # pragma: no cover - compiled
+    """``10 ** (x / 10)`` as ``exp(x ln10 / 10)``, as :func:`state.db_to_linear`."""
+    return math.exp(x_db * _DB_TO_LN)
 
 
 @njit(cache=True)
@@ -59,16 +66,6 @@ def doppler1(speed_mps: float, carrier_hz: float, slot_s: float) -> float:  # pr
     if speed_mps > 0:
         return j0(2.0 * math.pi * (speed_mps * carrier_hz / SPEED_OF_LIGHT_MPS) * slot_s)
     return 0.0
-
-
-@njit(cache=True)
-def doppler_array(
-    v: np.ndarray, carrier_hz: float, slot_s: float
-) -> np.ndarray:  # pragma: no cover
-    out = np.empty_like(v)
-    for i in range(v.size):
-        out[i] = doppler1(v[i], carrier_hz, slot_s)
-    return out
 
 
 @njit(cache=True, inline="always")
