@@ -61,12 +61,18 @@ def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -
     p = env.params
     cloud = _cloud(env)
     _, info = env.reset(seed=1)
-    n_private = n_public = 0
+    n_private = n_public = n_out = 0  # n_out: public requests whose links are out
     while True:
         if info["decision_type"] == core.DECISION_REQUEST:
             private = _current_request_private(env)
             out = env.engine.outcomes()
-            reachable = bool(out["in_range"][0, out["assoc"][0]])
+            a = out["assoc"][0]
+            # in range, and neither link in a deep fade this slot (airtimes finite)
+            reachable = bool(
+                out["in_range"][0, a]
+                and np.isfinite(out["up_end_s"][0, a])
+                and np.isfinite(out["dl_end_s"][0, a])
+            )
             assert env.action_masks()[cloud] == (not private and reachable)
             before = env.state.ep["cloud_requests"][0]
             _, _, _, truncated, info = env.step(cloud)
@@ -75,6 +81,7 @@ def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -
             assert env.state.ep["cloud_requests"][0] == before + (1 if ok else 0)
             n_private += private
             n_public += not private
+            n_out += not private and not reachable
         else:
             _, _, _, truncated, info = env.step(p.default_plan)
         if overrides:  # nothing ever goes up a backhaul (no relay here) or into the cloud
@@ -88,9 +95,9 @@ def test_forcing_the_cloud_rejects_private_requests_and_counts_them(overrides) -
         assert ep["cloud_cost_usd"] == 0
     else:
         assert n_public > 10
-    assert ep["invalid_actions"] == n_private
-    assert ep["rejected"] == n_private
-    assert ep["cloud_requests"] == n_public
+    assert ep["invalid_actions"] == n_private + n_out
+    assert ep["rejected"] == n_private + n_out
+    assert ep["cloud_requests"] == n_public - n_out
     assert ep["local_requests"] == ep["edge_requests"] == 0
 
 

@@ -60,14 +60,20 @@ def test_load_moves_every_cloud_capable_baselines_met_ratio() -> None:
         assert r["met_drop_points"] >= (5 if r["policy"] == "greedy_best_plan" else 10), r
 
 
-def test_greedy_edge_utilisation_is_the_same_at_every_size() -> None:
-    """At load 1, over the same number of edge-episodes (80) per size."""
-    util = {}
+def test_greedy_edge_load_is_the_same_at_every_size() -> None:
+    """At load 1, over the same number of edge-episodes (80) per size: the
+    requests greedy_utility sends to each edge agree within 10% (measured
+    3.58-3.65 per edge-episode), the edges' stream utilisation within 25%
+    (measured 0.087 small, 0.10 medium and large: small's edges serve as
+    many requests in less stream time)."""
+    util, per_edge = {}, {}
     for s, n in (("small", 40), ("medium", 20), ("large", 10)):
-        res = sensitivity._play(make_params(s), "greedy_utility", list(range(2000, 2000 + n)))
+        p = make_params(s)
+        res = sensitivity._play(p, "greedy_utility", list(range(2000, 2000 + n)))
         util[s] = float(np.mean(res["edge_utilization"]))
-    lo, hi = min(util.values()), max(util.values())
-    assert util["small"] > 0 and hi <= 1.15 * lo, util
+        per_edge[s] = float(np.mean(res["edge_requests"])) / p.num_edges
+    assert min(per_edge.values()) > 0 and max(per_edge.values()) <= 1.10 * min(per_edge.values())
+    assert util["small"] > 0 and max(util.values()) <= 1.25 * min(util.values()), util
 
 
 def test_balanced_reward_shares_on_the_weight_free_baseline() -> None:

@@ -36,7 +36,7 @@ the difference in the slot of the event (section 12.5).
 
 from __future__ import annotations
 
-from gainnet_rl.envs.dynamics import reset, step
+from gainnet_rl.envs.dynamics import draw_all_links, reset, step
 from gainnet_rl.envs.metrics import episode_metrics, pending, undecided
 from gainnet_rl.envs.models.reward import TERMS
 from gainnet_rl.envs.outcomes import (
@@ -79,6 +79,7 @@ __all__ = [
     "db_to_linear",
     "decision_type",
     "derived",
+    "draw_all_links",
     "episode_metrics",
     "pending",
     "plan_choices",

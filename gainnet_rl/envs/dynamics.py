@@ -13,6 +13,7 @@ import numpy as np
 
 from gainnet_rl.envs import decide, slot
 from gainnet_rl.envs.events import apply_events, record
+from gainnet_rl.envs.models.channel_kernels import NEED_REQUEST
 from gainnet_rl.envs.outcomes import decision_type, plan_choices, request_outcomes
 from gainnet_rl.envs.params import LATENCY_BIN_S, Params
 from gainnet_rl.envs.state import (
@@ -39,7 +40,6 @@ def reset(keys: np.ndarray, p: Params) -> State:
     zero = np.zeros(B, dtype=np.int64)
     mob = p.mobility.init_state(key, U, p.area_m)
     ch = p.channel.init_state(key, (U, E))
-    gain_db = p.channel.large_scale_gain_db(ch, mob["pos_m"], p.edge_xy_m)
     plan = np.full((B, E), p.default_plan, dtype=np.int64)
     zf = lambda *shape: np.zeros((B, *shape))
     state = State(
@@ -51,8 +51,8 @@ def reset(keys: np.ndarray, p: Params) -> State:
         mobility=mob,
         channel=ch,
         arrivals=p.arrivals.init_state(key, U),
-        gain_db=gain_db,
-        assoc=np.argmax(gain_db, axis=2),
+        gain_db=np.zeros((B, U, E)),
+        assoc=np.zeros((B, U), np.int64),
         q_device=np.zeros((B, R), np.int64),
         q_service=np.zeros((B, R), np.int64),
         q_in_tokens=zf(R),
@@ -89,8 +89,28 @@ def reset(keys: np.ndarray, p: Params) -> State:
         n_records=zero.copy(),
         carry_reward=np.zeros(B),
     )
-    arrive(state, p, None)
+    arrive(state, p, None)  # slot 0 is a measurement slot: every link is drawn
+    state.assoc[:] = np.argmax(state.gain_db, axis=2)
     return state
+
+
+def draw_all_links(state: State, p: Params, idx: np.ndarray | None = None) -> None:
+    """Draw every link of sub-envs ``idx`` (all when None) at their current slot,
+    in place, so that ``state.gain_db`` and the channel's fading hold this
+    slot's values for every device and edge (the dynamics draw only the links
+    a slot uses). Drawing is exact in law and a link is drawn at most once per
+    slot, so calling this does not change the process, only its realisation
+    of links the dynamics would have drawn later."""
+    rows = np.arange(state.batch_size) if idx is None else np.asarray(idx, np.int64)
+    need = np.full((rows.size, p.num_devices), NEED_REQUEST, np.uint8)
+    _draw(state, p, rows, need)
+
+
+def _draw(s: State, p: Params, rows: np.ndarray, need: np.ndarray) -> None:
+    p.channel.draw_rows(
+        s.channel, s.key, s.slot[rows], rows, need, s.mobility["pos_m"], p.edge_xy_m, s.assoc,
+        s.gain_db,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- transition
@@ -233,9 +253,10 @@ def advance(
     reward (n,): sensing and fine-tuning energy and event corrections, and
     the slot's energy (n,) in J) per advanced sub-env. The work is done by
     compiled kernels (:mod:`gainnet_rl.envs.slot` and the models' own), in
-    order: this slot's events leave the ring, sensing uploads, devices move,
-    channels evolve, handovers, scheduled edge events, the frame boundary's
-    fine-tuning, then the next slot's arrivals.
+    order: this slot's events leave the ring, sensing uploads (their links
+    drawn), devices move, the channel's per-device bookkeeping, scheduled
+    edge events, the frame boundary's fine-tuning, the next slot's arrivals
+    and the links they use (every link at a measurement slot), handovers.
     """
     U = p.num_devices
     ch, chan, mob = p.channel, s.channel, s.mobility
@@ -243,22 +264,20 @@ def advance(
     n = rows.size
     ev, energy = np.empty((n, N_RING)), np.empty(n)
     ul = ch.ul_link
+    need = np.empty((n, U), np.uint8)
+    slot.sensing_need_rows(rows, s.assoc, s.sensing, need)
+    _draw(s, p, rows, need)
     slot.sense_rows(
         rows, s.slot, s.ring_events, p.ring_slots, s.assoc, s.sensing, s.sense_buffer_bits,
         s.sensed_bits, s.gain_db, chan["h_re"], chan["h_im"], p.sensing_rate_bps * p.slot_s,
         p.sensing_buffer_bits, p.ul_bandwidth_hz, p.ul_time_share, p.slot_s, ch.device_tx_w,
         ch.bs_noise_w_per_hz, ul[0], ul[1], ul[2], ev, energy,
     )  # fmt: skip
-    # Time moves: mobility, channel, association.
+    # Time moves: mobility, the channel's per-device bookkeeping (links are drawn when used).
     t = s.slot[rows] + 1
     moved = np.empty((n, U))
     p.mobility.advance_rows(mob, s.key, t, rows, p.slot_s, p.area_m, moved)
-    ch.advance_rows(
-        chan, s.key, t, rows, moved, mob["speed_mps"], mob["pos_m"], p.edge_xy_m, p.slot_s,
-        s.gain_db,
-    )  # fmt: skip
-    handovers = np.empty(n, np.int64)
-    slot.handover_rows(rows, s.assoc, s.gain_db, ch.handover_hysteresis_db, handovers)
+    ch.advance_rows(chan, s.key, t, rows, moved, mob["speed_mps"], p.slot_s)
     s.slot[rows] = t
     fix = fix_energy = 0.0
     edge_up, edge_scale = s.edge_up, s.edge_scale  # the slot's (before its events)
@@ -283,8 +302,13 @@ def advance(
     energy = energy + fix_energy
     ep[rows, :N_RING] += ev
     ep[rows, EP_INDEX["reward"]] += reward
-    ep[rows, EP_INDEX["handovers"]] += handovers
     arrive(s, p, idx)
+    # Association, at a measurement slot (its links drawn by arrive).
+    handovers = np.empty(n, np.int64)
+    slot.handover_rows(
+        rows, s.slot, p.measure_slots, s.assoc, s.gain_db, ch.handover_hysteresis_db, handovers
+    )
+    ep[rows, EP_INDEX["handovers"]] += handovers
     return ev, reward, energy
 
 
@@ -309,3 +333,7 @@ def arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
         p.payload_lo_bits, p.payload_hi_bits, p.bits_per_token, d.is_vision, p.visual_tokens,
         p.deadline_lo_s, p.deadline_hi_s, p.min_quality_lo, p.min_quality_hi, p.private_prob,
     )  # fmt: skip
+    # the links the slot's requests use (and every link at a measurement slot)
+    need = np.empty((rows.size, p.num_devices), np.uint8)
+    slot.slot_need_rows(rows, s.slot, p.measure_slots, s.n_req, s.q_device, need)
+    _draw(s, p, rows, need)

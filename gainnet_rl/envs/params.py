@@ -152,6 +152,7 @@ class Params:
     # derived sizes
     max_new_requests: int  # R, per-slot request queue length
     ring_slots: int  # H, event ring length (> max deadline in slots)
+    measure_slots: int  # association re-evaluated every this many slots
     record_slots: int  # Q, per-sub-env in-flight records kept for events (0 without events)
     latency_bins: int
     num_options: int  # request options: local, E_max edges, cloud, reject
@@ -349,6 +350,14 @@ def build_params(cfg: dict[str, Any]) -> Params:
     max_deadline = float(sv.dl_hi.max())
     ring_slots = math.ceil(max_deadline / slot_s) + 2
     num_options = max_edges + 3
+    channel = build_model(cfg, "channel", ChannelModel)
+    measure_slots = round(channel.measurement_period_s / slot_s)
+    if measure_slots < 1 or abs(measure_slots * slot_s - channel.measurement_period_s) > 1e-9:
+        fail(
+            "channel.measurement_period_s",
+            channel.measurement_period_s,
+            f"a whole number (>= 1) of slots of slot_s={slot_s} s",
+        )
     return Params(
         name=name,
         deployment=deployment,
@@ -449,11 +458,12 @@ def build_params(cfg: dict[str, Any]) -> Params:
         edge_scale_sched=scale_sched,
         max_new_requests=max_new,
         ring_slots=ring_slots,
+        measure_slots=measure_slots,
         record_slots=max_new * ring_slots if has_events else 0,
         latency_bins=math.ceil(max_deadline / LATENCY_BIN_S) + 2,
         num_options=num_options,
         num_actions=max(len(pl.plan_rows), num_options),
-        channel=build_model(cfg, "channel", ChannelModel),
+        channel=channel,
         mobility=build_model(cfg, "mobility", MobilityModel),
         arrivals=arrivals,
         reward=build_model(cfg, "reward", RewardModel),

@@ -1,5 +1,6 @@
-"""Compiled kernels of time's advance (numba): sensing uploads, handover, the
-frame's fine-tuning and knowledge, and the queueing of a slot's requests.
+"""Compiled kernels of time's advance (numba): sensing uploads, the links a
+slot uses, handover, the frame's fine-tuning and knowledge, and the queueing
+of a slot's requests.
 
 Each kernel updates the sub-envs ``rows`` of whole-batch state arrays in
 place, one sub-env per loop iteration, so the scalar env (a batch of
@@ -15,7 +16,13 @@ import numpy as np
 from numba import njit
 
 from gainnet_rl.envs import rng
-from gainnet_rl.envs.models.channel_kernels import db_to_linear1, ul_rate1
+from gainnet_rl.envs.models.channel_kernels import (
+    NEED_MEASURE,
+    NEED_REQUEST,
+    NEED_SERVING,
+    db_to_linear1,
+    ul_rate1,
+)
 
 
 @njit(cache=True)
@@ -68,22 +75,52 @@ def sense_rows(  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def handover_rows(rows, assoc, gain_db, hysteresis_db, count):  # pragma: no cover - compiled
-    """Re-associate a device to its strongest edge when that edge's large-scale
-    gain exceeds the current one's by more than ``hysteresis_db``; ``count``
-    (n,) gets the handovers."""
+def sensing_need_rows(rows, assoc, sensing, need):  # pragma: no cover - compiled
+    """``need`` (n, U): :data:`NEED_SERVING` for the devices that upload sensing
+    data this slot (their edge has a sensing share), 0 for the rest."""
+    U = assoc.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        for u in range(U):
+            need[i, u] = NEED_SERVING if sensing[b, assoc[b, u]] > 0 else 0
+
+
+@njit(cache=True)
+def slot_need_rows(rows, slot, measure_slots, n_req, q_device, need):  # pragma: no cover
+    """``need`` (n, U) of a slot's start: :data:`NEED_MEASURE` for every device
+    at a measurement slot (a multiple of ``measure_slots``), plus
+    :data:`NEED_REQUEST` for the devices with a request queued."""
+    U = need.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        f = NEED_MEASURE if slot[b] % measure_slots == 0 else 0
+        for u in range(U):
+            need[i, u] = f
+        for r in range(n_req[b]):
+            need[i, q_device[b, r]] |= NEED_REQUEST
+
+
+@njit(cache=True)
+def handover_rows(  # pragma: no cover - compiled
+    rows, slot, measure_slots, assoc, gain_db, hysteresis_db, count
+):  # fmt: skip
+    """At a measurement slot (a multiple of ``measure_slots``), re-associate a
+    device to its strongest edge when that edge's large-scale gain exceeds the
+    current one's by more than ``hysteresis_db``; ``count`` (n,) gets the
+    handovers (0 between measurements)."""
     U, E = gain_db.shape[1], gain_db.shape[2]
     for i in range(rows.size):
         b = rows[i]
         c = 0
-        for u in range(U):
-            best = 0
-            for e in range(1, E):
-                if gain_db[b, u, e] > gain_db[b, u, best]:
-                    best = e
-            if gain_db[b, u, best] > gain_db[b, u, assoc[b, u]] + hysteresis_db:
-                assoc[b, u] = best
-                c += 1
+        if slot[b] % measure_slots == 0:
+            for u in range(U):
+                best = 0
+                for e in range(1, E):
+                    if gain_db[b, u, e] > gain_db[b, u, best]:
+                        best = e
+                if gain_db[b, u, best] > gain_db[b, u, assoc[b, u]] + hysteresis_db:
+                    assoc[b, u] = best
+                    c += 1
         count[i] = c
 
 

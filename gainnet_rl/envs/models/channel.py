@@ -17,14 +17,26 @@ import numpy as np
 from gainnet_rl.envs import rng
 from gainnet_rl.envs.models._validate import checker
 from gainnet_rl.envs.models.channel_kernels import (
+    NEED_MEASURE,
+    NEED_REQUEST,
+    NEED_SERVING,
     SPEED_OF_LIGHT_MPS,
-    advance_links,
+    advance_devices,
     dl_rate_array,
+    draw_links,
     pathloss_array,
     ul_rate_array,
 )
 
-__all__ = ["SPEED_OF_LIGHT_MPS", "ChannelModel", "TR38901Channel", "UMaChannel"]
+__all__ = [
+    "NEED_MEASURE",
+    "NEED_REQUEST",
+    "NEED_SERVING",
+    "SPEED_OF_LIGHT_MPS",
+    "ChannelModel",
+    "TR38901Channel",
+    "UMaChannel",
+]
 
 
 _require = checker("channel")
@@ -39,8 +51,14 @@ def _dbm_to_w(dbm: float, field: str, lo: float, hi: float) -> float:
 class ChannelModel(abc.ABC):
     """Base class of channel models.
 
-    State arrays (all (B, U, E) float64): ``shadow_db`` (log-normal shadowing,
-    dB), ``h_re`` and ``h_im`` (small-scale fading coefficient, E|h|^2 = 1).
+    State arrays: at least ``h_re`` and ``h_im`` (B, U, E), the small-scale
+    fading coefficient (E|h|^2 = 1) of each link at its last draw.
+
+    Links are drawn lazily: :meth:`advance_rows` does a slot's per-device
+    bookkeeping, :meth:`draw_rows` draws the links a slot uses (a request's
+    device, every link at a handover measurement, a sensing upload's link),
+    exactly as if every link had been drawn every slot (SYSTEM_MODEL section 4).
+    Association is re-evaluated every ``measurement_period_s``.
 
     The link abstraction is truncated Shannon (3GPP TR 36.942 Annex A.2):
     spectral efficiency ``min(alpha log2(1 + SINR), se_max)`` bit/s/Hz, zero
@@ -53,6 +71,7 @@ class ChannelModel(abc.ABC):
     bs_noise_w_per_hz: float  # N0 x NF x interference margin at the base station
     device_noise_w_per_hz: float  # at the device
     handover_hysteresis_db: float
+    measurement_period_s: float
     height_diff_m: float = 0.0
     min_distance_m: float = 1.0
     ul_link: tuple[float, float, float] = (1.0, 0.0, np.inf)  # alpha, sinr_min (linear), se_max
@@ -64,7 +83,8 @@ class ChannelModel(abc.ABC):
 
     @abc.abstractmethod
     def init_state(self, key: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-        """Initial shadowing and fading of ``key.shape[0]`` sub-envs, ``shape`` = (U, E)."""
+        """Initial shadowing and fading of ``key.shape[0]`` sub-envs, ``shape`` = (U, E),
+        at slot 0; no link's large-scale gain drawn yet."""
 
     @abc.abstractmethod
     def advance_rows(
@@ -75,46 +95,42 @@ class ChannelModel(abc.ABC):
         rows: np.ndarray,
         moved_m: np.ndarray,
         speed_mps: np.ndarray,
-        device_xy: np.ndarray,
-        edge_xy: np.ndarray,
         slot_s: float,
-        gain_db: np.ndarray,
     ) -> None:
-        """Advance the channel of sub-envs ``rows`` by one slot, in place.
+        """Advance the channel of sub-envs ``rows`` by one slot, in place,
+        without drawing any link (O(U) bookkeeping; links are drawn by
+        :meth:`draw_rows` when used).
 
-        ``state`` and ``gain_db`` (B, U, E), ``speed_mps`` (B, U) and
-        ``device_xy`` (B, U, 2) are whole-batch arrays (the devices have
-        already moved); ``slot`` (n,) is each row's new slot (the draws'
-        counter) and ``moved_m`` (n, U) the distance each device moved in
-        the slot (m), both aligned with ``rows``. Writes the new shadowing
-        and fading to ``state`` and the new large-scale gain (dB) of every
-        link to ``gain_db``. Implementations call a compiled kernel (see
-        :func:`advance_links` and docs/extending.md).
+        ``state`` and ``speed_mps`` (B, U) are whole-batch arrays (the
+        devices have already moved); ``slot`` (n,) is each row's new slot and
+        ``moved_m`` (n, U) the distance each device moved in the slot (m),
+        both aligned with ``rows``.
         """
 
-    def distance_3d_m(self, device_xy: np.ndarray, edge_xy: np.ndarray) -> np.ndarray:
-        """(B, U, E) 3D distances between devices (B, U, 2) and edges (E, 2), in m,
-        at least ``min_distance_m``."""
-        dx = device_xy[:, :, 0, None] - edge_xy[None, None, :, 0]
-        dy = device_xy[:, :, 1, None] - edge_xy[None, None, :, 1]
-        d2 = dx * dx
-        d2 += dy * dy
-        d2 += self.height_diff_m**2
-        np.maximum(d2, self.min_distance_m**2, out=d2)
-        return np.sqrt(d2, out=d2)
-
-    def large_scale_gain_db(
-        self, state: dict[str, np.ndarray], device_xy: np.ndarray, edge_xy: np.ndarray
-    ) -> np.ndarray:
-        """(B, U, E) mean channel gain in dB: minus path loss plus shadowing."""
-        gain = -self.pathloss_db(self.distance_3d_m(device_xy, edge_xy))
-        gain += state["shadow_db"]
-        return gain
-
-    @staticmethod
-    def fading_gain(state: dict[str, np.ndarray]) -> np.ndarray:
-        """(B, U, E) small-scale power gain |h|^2 (mean 1)."""
-        return state["h_re"] ** 2 + state["h_im"] ** 2
+    @abc.abstractmethod
+    def draw_rows(
+        self,
+        state: dict[str, np.ndarray],
+        key: np.ndarray,
+        slot: np.ndarray,
+        rows: np.ndarray,
+        need: np.ndarray,
+        device_xy: np.ndarray,
+        edge_xy: np.ndarray,
+        assoc: np.ndarray,
+        gain_db: np.ndarray,
+    ) -> None:
+        """Draw, at each row's ``slot`` (n,), the links that ``need`` (n, U, uint8
+        bit flags :data:`NEED_SERVING`, :data:`NEED_MEASURE`,
+        :data:`NEED_REQUEST`) asks for, in place: the large-scale gain (dB,
+        minus path loss plus shadowing) into ``gain_db`` (B, U, E) and the
+        fading into ``state``. A link drawn is exact in law at that slot
+        (the per-slot process jumped ahead over the slots since its last
+        draw); links not asked for keep their last values. ``device_xy`` (B,
+        U, 2) m, ``edge_xy`` (E, 2) m, ``assoc`` (B, U) the serving edges.
+        Implementations call a compiled kernel (see :func:`draw_links` and
+        docs/extending.md).
+        """
 
     def uplink_rate_bps(
         self, gain: np.ndarray, bandwidth_hz: np.ndarray, time_share: float
@@ -160,6 +176,10 @@ class UMaChannel(ChannelModel):
     - Rayleigh fading, ``h' = rho h + sqrt(1 - rho^2) w``, ``rho = J0(2 pi f_D dt)``
       and ``f_D = v f_c / c`` for moving devices; independent per slot (rho = 0)
       for static ones.
+    - Links drawn lazily with exact jump-ahead (:func:`draw_links`); the
+      association is re-evaluated every ``measurement_period_s`` (handover
+      when another edge's large-scale gain is ``handover_hysteresis_db``
+      stronger).
     - Link: truncated Shannon with ``ul_alpha``, ``ul_sinr_min_db``, ``ul_se_max``
       (and ``dl_*``), noise ``noise_dbm_per_hz`` plus the receiver's noise
       figure plus ``interference_margin_db``.
@@ -185,6 +205,7 @@ class UMaChannel(ChannelModel):
         device_tx_dbm: float,
         bs_tx_dbm: float,
         handover_hysteresis_db: float,
+        measurement_period_s: float,
         ul_alpha: float,
         ul_sinr_min_db: float,
         ul_se_max: float,
@@ -256,6 +277,12 @@ class UMaChannel(ChannelModel):
             handover_hysteresis_db,
             "in [0, 40] dB",
         )
+        _require(
+            fin(measurement_period_s) and 0 < measurement_period_s <= 10,
+            "measurement_period_s",
+            measurement_period_s,
+            "in (0, 10] s (a whole number of slots)",
+        )
         links = []
         for prefix, alpha, sinr_min_db, se_max in [
             ("ul", ul_alpha, ul_sinr_min_db, ul_se_max),
@@ -289,6 +316,7 @@ class UMaChannel(ChannelModel):
             (noise_dbm_per_hz + device_noise_figure_db + extra) / 10.0
         )
         self.handover_hysteresis_db = float(handover_hysteresis_db)
+        self.measurement_period_s = float(measurement_period_s)
 
     #: path-loss formula of the compiled kernel: 0 log-distance (c0 slope, c1
     #: intercept, d in km), 1 TR 38.901 max of two lines in log10 d (m)
@@ -306,41 +334,46 @@ class UMaChannel(ChannelModel):
         zero = np.zeros(key.shape[0], dtype=np.int64)
         shadow = self.shadowing_std_db * rng.normal(key, zero, rng.Stream.INIT_SHADOWING, shape)
         h = rng.normal(key, zero, rng.Stream.INIT_FADING, (2, *shape)) * np.sqrt(0.5)
-        per_device = (key.shape[0], shape[0])
+        links, devices = (key.shape[0], *shape), (key.shape[0], shape[0])
         return {
-            "shadow_db": shadow,
+            "shadow_db": shadow,  # shadowing at the link's last draw, dB
             "h_re": h[:, 0].copy(),
             "h_im": h[:, 1].copy(),
-            "rho": np.zeros(per_device),  # fading correlation per slot, per device
-            "rho_speed_mps": np.full(per_device, -1.0),  # its speed (-1: not yet computed)
+            "gain_slot": np.full(links, -1, np.int64),  # slot of the last large-scale draw
+            "fade_slot": np.zeros(links, np.int64),  # slot of the last fading draw
+            "odo_at_m": np.zeros(links),  # the device's odometer at the last shadowing draw
+            "log_rho_at": np.zeros(links),  # its cum_log_rho at the last fading draw
+            "neg_rho_at": np.zeros(links, np.int64),  # its cum_neg_rho then
+            "odometer_m": np.zeros(devices),  # distance moved since reset, m
+            "speed_seen_mps": np.full(devices, -1.0),  # speed of log_rho (-1: none yet)
+            "log_rho": np.zeros(devices),  # log|rho| of a slot at that speed
+            "neg_rho": np.zeros(devices, np.int64),  # 1 if that rho < 0
+            "cum_log_rho": np.zeros(devices),  # sum of the slots' log|rho| since reset
+            "cum_neg_rho": np.zeros(devices, np.int64),  # count of negative rho since reset
         }
 
     def advance_rows(  # type: ignore[no-untyped-def]
-        self, state, key, slot, rows, moved_m, speed_mps, device_xy, edge_xy, slot_s, gain_db
+        self, state, key, slot, rows, moved_m, speed_mps, slot_s
     ) -> None:
-        advance_links(
-            state["shadow_db"],
-            state["h_re"],
-            state["h_im"],
-            state["rho"],
-            state["rho_speed_mps"],
-            gain_db,
-            device_xy,
-            moved_m,
-            speed_mps,
-            key,
-            slot,
-            rows,
-            edge_xy,
-            slot_s,
-            self.shadowing_std_db,
-            self.decorrelation_m,
-            self.carrier_hz,
-            self.height_diff_m**2,
-            self.min_distance_m,
-            self._pl_mode,
-            self._pl_coeffs(),
-        )
+        advance_devices(
+            state["odometer_m"], state["speed_seen_mps"], state["log_rho"], state["neg_rho"],
+            state["cum_log_rho"], state["cum_neg_rho"], moved_m, speed_mps, rows,
+            self.carrier_hz, slot_s,
+        )  # fmt: skip
+
+    def draw_rows(  # type: ignore[no-untyped-def]
+        self, state, key, slot, rows, need, device_xy, edge_xy, assoc, gain_db
+    ) -> None:
+        c, cf = state, self.__dict__.get("_coeffs")
+        if cf is None:
+            cf = self._coeffs = self._pl_coeffs()
+        draw_links(
+            c["shadow_db"], c["h_re"], c["h_im"], c["gain_slot"], c["fade_slot"], c["odo_at_m"],
+            c["log_rho_at"], c["neg_rho_at"], c["odometer_m"], c["cum_log_rho"],
+            c["cum_neg_rho"], gain_db, device_xy, key, slot, rows, need, assoc, edge_xy,
+            self.shadowing_std_db, self.decorrelation_m, self.height_diff_m**2,
+            self.min_distance_m, self._pl_mode, cf,
+        )  # fmt: skip
 
 
 class TR38901Channel(UMaChannel):

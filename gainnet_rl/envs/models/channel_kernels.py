@@ -1,6 +1,7 @@
 """Compiled kernels of the built-in channel models (numba): Bessel J0 for the
-Doppler correlation, path loss, the truncated-Shannon link, and the per-slot
-pass over every link of a sub-env (:class:`~gainnet_rl.envs.models.channel.UMaChannel`).
+Doppler correlation, path loss, the truncated-Shannon link, the per-slot
+device bookkeeping and the lazy, exact jump-ahead draw of the links a slot
+uses (:class:`~gainnet_rl.envs.models.channel.UMaChannel`).
 Units: m, dB, Hz, W, bit/s."""
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def pathloss1(d: float, min_d: float, mode: int, c: np.ndarray) -> float:  # pra
     return max(c[0] + c[1] * lg, c[2] + c[3] * lg)
 
 
+@njit(cache=True, inline="always")
+def pathloss_d2(d2: float, mode: int, c: np.ndarray) -> float:  # pragma: no cover - compiled
+    """:func:`pathloss1` from the squared distance ``d2`` (m^2, already at least
+    the minimum's square): ``log10 d = log10(d2) / 2``, no square root."""
+    lg = 0.5 * math.log10(d2)
+    if mode == 0:
+        return (lg - 3.0) * c[0] + c[1]
+    return max(c[0] + c[1] * lg, c[2] + c[3] * lg)
+
+
 @njit(cache=True)
 def pathloss_array(
     d: np.ndarray, min_d: float, mode: int, c: np.ndarray
@@ -88,63 +99,115 @@ def pathloss_array(
     return out
 
 
-@njit(cache=True)
-def advance_links(  # pragma: no cover - compiled
-    shadow, h_re, h_im, rho, rho_speed, gain_db, pos, moved, speed, key, slot, rows,
-    edge_xy, slot_s, std_db, decorr_m, carrier_hz, hd2, min_d, mode, c,
-):  # fmt: skip
-    """One slot of Gudmundson shadowing, Gauss-Markov fading and path loss for
-    every link of sub-envs ``rows`` (see :class:`UMaChannel`), in place.
+#: correlations below exp(-50) (about 2e-22) count as exp(-50): a static
+#: device's fading (rho = 0) stays independent per slot to within that
+LOG_RHO_FLOOR = -50.0
+#: what :func:`draw_links` draws for a device (bit flags of ``need``)
+NEED_SERVING = 1  # its serving link: large-scale gain and fading
+NEED_MEASURE = 2  # every link's large-scale gain (a handover measurement)
+NEED_REQUEST = 4  # every link: large-scale gain and fading (a request's options)
 
-    Shadowing moves only for devices that moved (``a = exp(-dd / d_corr)``,
-    ``S' = a S + sqrt(1 - a^2) sigma z``); fading ``h' = rho h + sqrt((1 -
-    rho^2) / 2) (z_re, z_im)`` with ``rho`` recomputed when a device's speed
-    changes. Draws: :func:`rng.normal` of shape (U, E) (shadowing) and (2, U, E)
-    (fading) at the row's slot, element for element.
+
+@njit(cache=True)
+def advance_devices(  # pragma: no cover - compiled
+    odometer, speed_seen, log_rho, neg_rho, cum_log_rho, cum_neg_rho, moved, speed, rows,
+    carrier_hz, slot_s,
+):  # fmt: skip
+    """One slot of the per-device bookkeeping that lets links be drawn lazily
+    (:func:`draw_links`), for sub-envs ``rows``, in place: O(U), no draws.
+
+    ``odometer`` (B, U) adds the distance moved (m); the slot's fading
+    correlation ``rho = J0(2 pi f_D dt)`` (recomputed when a device's speed
+    changes, 0 if static) adds ``log|rho|`` (at least :data:`LOG_RHO_FLOOR`)
+    to ``cum_log_rho`` and its sign to the count ``cum_neg_rho``, so the
+    correlation over any run of slots is a difference of two sums.
+    """
+    U = odometer.shape[1]
+    for i in range(rows.size):
+        b = rows[i]
+        for u in range(U):
+            odometer[b, u] += moved[i, u]
+            if speed[b, u] != speed_seen[b, u]:
+                r = doppler1(speed[b, u], carrier_hz, slot_s)
+                log_rho[b, u] = max(math.log(abs(r)), LOG_RHO_FLOOR) if r != 0.0 else LOG_RHO_FLOOR
+                neg_rho[b, u] = 1 if r < 0.0 else 0
+                speed_seen[b, u] = speed[b, u]
+            cum_log_rho[b, u] += log_rho[b, u]
+            cum_neg_rho[b, u] += neg_rho[b, u]
+
+
+@njit(cache=True)
+def draw_links(  # pragma: no cover - compiled
+    shadow, h_re, h_im, gain_slot, fade_slot, odo_at, log_at, neg_at, odometer, cum_log_rho,
+    cum_neg_rho, gain_db, pos, key, slot, rows, need, assoc, edge_xy, std_db, decorr_m, hd2,
+    min_d, mode, c,
+):  # fmt: skip
+    """Draw the links that ``need`` (n, U) asks for at each row's ``slot`` (n,),
+    jumping ahead exactly over the slots since each link was last drawn.
+
+    Shadowing (Gudmundson) over the ``dd`` metres a device moved since the
+    link's last draw: ``a = exp(-dd / d_corr)``, ``S' = a S + sqrt(1 - a^2)
+    sigma z`` (the per-slot recursion composed, since ``prod exp(-dd_k / d)
+    = exp(-sum dd_k / d)``); unchanged if it did not move. Fading
+    (Gauss-Markov) over the slots since: ``P = prod rho_k`` from the
+    device's running sums, ``h' = P h + sqrt((1 - P^2) / 2) (z_re, z_im)``
+    (the per-slot recursion composed: its noise variances telescope to ``1 -
+    P^2``). ``gain_db`` gets minus the path loss at the device's position plus
+    the shadowing. A link is drawn at most once per slot (``gain_slot``,
+    ``fade_slot``), from :func:`rng.normal_pair1` of streams SHADOWING
+    (element ``l % 2`` of pair ``l // 2``, link ``l = u E + e``) and FADING
+    (pair ``l``) at the slot, so a link's values do not depend on which other
+    links were drawn.
     """
     U, E = shadow.shape[1], shadow.shape[2]
-    n_links = U * E
-    half = (n_links + 1) // 2
+    min_d2 = min_d * min_d
     for i in range(rows.size):
         b = rows[i]
         t = slot[i]
-        any_moved = False
+        hs = rng.head1(key[b], t, rng.Stream.SHADOWING)
+        hf = rng.head1(key[b], t, rng.Stream.FADING)
+        pair, z_pair = -1, (0.0, 0.0)  # the last shadowing pair drawn (links 2k, 2k + 1)
         for u in range(U):
-            if moved[i, u] > 0:
-                any_moved = True
-            if speed[b, u] != rho_speed[b, u]:
-                rho[b, u] = doppler1(speed[b, u], carrier_hz, slot_s)
-                rho_speed[b, u] = speed[b, u]
-        if any_moved:
-            head = rng.head1(key[b], t, rng.Stream.SHADOWING)
-            for j in range(half):
-                z0, z1 = rng.normal_pair1(head, j)
-                for link, z in ((j, z0), (j + half, z1)):
-                    if link < n_links:
-                        u, e = link // E, link % E
-                        m = moved[i, u]
-                        if m > 0:
-                            a = math.exp(-m / decorr_m)
-                            shadow[b, u, e] = (
-                                z * (math.sqrt(1.0 - a * a) * std_db) + a * shadow[b, u, e]
-                            )
-        head = rng.head1(key[b], t, rng.Stream.FADING)
-        for link in range(n_links):
-            u, e = link // E, link % E
-            z_re, z_im = rng.normal_pair1(head, link)
-            r = rho[b, u]
-            w = math.sqrt(0.5 * (1.0 - r * r))
-            h_re[b, u, e] = r * h_re[b, u, e] + z_re * w
-            h_im[b, u, e] = r * h_im[b, u, e] + z_im * w
-        for u in range(U):
-            for e in range(E):
-                dx = pos[b, u, 0] - edge_xy[e, 0]
-                dy = pos[b, u, 1] - edge_xy[e, 1]
-                d2 = dx * dx
-                d2 += dy * dy
-                d2 += hd2
-                d2 = max(d2, min_d * min_d)
-                gain_db[b, u, e] = -pathloss1(math.sqrt(d2), min_d, mode, c) + shadow[b, u, e]
+            f = need[i, u]
+            if f == 0:
+                continue
+            serving = assoc[b, u]
+            every = (f & (NEED_MEASURE | NEED_REQUEST)) != 0
+            dd_last, a = -1.0, 1.0  # exp(-dd / d_corr) of the last distance seen
+            for e in range(E if every else 1):
+                if not every:
+                    e = serving
+                link = u * E + e
+                if gain_slot[b, u, e] != t:
+                    dd = odometer[b, u] - odo_at[b, u, e]
+                    if dd > 0.0:
+                        if dd != dd_last:
+                            a, dd_last = math.exp(-dd / decorr_m), dd
+                        if link // 2 != pair:
+                            pair = link // 2
+                            z_pair = rng.normal_pair1(hs, pair)
+                        z = z_pair[link % 2]
+                        w_s = math.sqrt(1.0 - a * a) * std_db
+                        shadow[b, u, e] = z * w_s + a * shadow[b, u, e]
+                        odo_at[b, u, e] = odometer[b, u]
+                    dx = pos[b, u, 0] - edge_xy[e, 0]
+                    dy = pos[b, u, 1] - edge_xy[e, 1]
+                    d2 = max(dx * dx + dy * dy + hd2, min_d2)
+                    gain_db[b, u, e] = shadow[b, u, e] - pathloss_d2(d2, mode, c)
+                    gain_slot[b, u, e] = t
+                fade = (f & NEED_REQUEST) != 0 or ((f & NEED_SERVING) != 0 and e == serving)
+                if fade and fade_slot[b, u, e] != t:
+                    dn = cum_neg_rho[b, u] - neg_at[b, u, e]
+                    r = math.exp(cum_log_rho[b, u] - log_at[b, u, e])
+                    if dn % 2 == 1:
+                        r = -r
+                    w = math.sqrt(0.5 * (1.0 - r * r))
+                    z_re, z_im = rng.normal_pair1(hf, link)
+                    h_re[b, u, e] = r * h_re[b, u, e] + z_re * w
+                    h_im[b, u, e] = r * h_im[b, u, e] + z_im * w
+                    fade_slot[b, u, e] = t
+                    log_at[b, u, e] = cum_log_rho[b, u]
+                    neg_at[b, u, e] = cum_neg_rho[b, u]
 
 
 @njit(cache=True, inline="always")
