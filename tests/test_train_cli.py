@@ -197,8 +197,22 @@ def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
     assert int(agent_row["episodes"]) == 4  # 2 seeds x 2 training runs, pooled
     base_row = next(r for r in rows if r["policy"] == "greedy_utility")
     assert int(base_row["episodes"]) == 2  # identical in both runs: counted once
-    for png in ("reward_vs_load.png", "deadline_met_ratio_vs_load.png"):
+    for png in (
+        "reward_vs_load.png",
+        "deadline_met_ratio_vs_load.png",
+        "p95_latency_s_vs_load.png",
+    ):
         assert (out / png).stat().st_size > 1000
+    with open(out / "grid.csv") as f:
+        (cell,) = list(csv.DictReader(f))  # one cell, one agent
+    assert cell["agent"] == "maskable_ppo" and cell["best_baseline"] == "greedy_utility"
+    assert (int(cell["training_seeds"]), int(cell["episodes"])) == (2, 2)
+    lo, p, hi = (
+        float(cell[k]) for k in ("p_improvement_low", "p_improvement", "p_improvement_high")
+    )
+    assert 0.0 <= lo <= p <= hi <= 1.0
+    assert cell["verdict"] in {"won", "lost", "tied (at or above)", "tied (below)"}
+    assert "2 x 2" in (out / "grid.md").read_text()
 
 
 def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:

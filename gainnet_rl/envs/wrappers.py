@@ -5,7 +5,7 @@ do not fit, padding beyond the scenario's edges and plans). The env penalises a 
 action (``w_invalid``) and carries out the fallback (a forbidden request
 choice rejects the request, a forbidden plan keeps the edge's current one),
 so an agent that samples all N actions uniformly starts far below the
-uniform-valid policy (-13.22 against -4.60 per episode on small at load 1:
+uniform-valid policy (-13.22 against -4.59 per episode on small at load 1:
 docs/results/clients.md, ``python scripts/client_returns.py``).
 Agents with masking (MaskablePPO, a masked-logits loop, TorchRL's
 ActionMask, Tianshou's ``obs.mask``) need no wrapper; for the others

@@ -10,9 +10,17 @@ evaluation episodes per (scenario, load, policy) and writes into
   each metric over the pooled episodes. The learned agent's episodes of
   every training seed are pooled; a baseline's, identical in every run of
   the same scenario and load, are counted once per evaluation seed;
-- ``reward_vs_load.png``, ``deadline_met_ratio_vs_load.png``: one panel per
-  policy (the learned agent first, then each baseline, same y axis), one
-  line per network size, 95% CI as error bars.
+- ``reward_vs_load.png``, ``deadline_met_ratio_vs_load.png``,
+  ``p95_latency_s_vs_load.png``: one panel per policy (the learned agent
+  first, then each baseline, same y axis), one line per network size, 95% CI
+  as error bars;
+- ``grid.csv`` and ``grid.md``: per (scenario, load, agent), the reward's
+  interquartile mean with its stratified bootstrap 95% interval over
+  training seeds x evaluation episodes (:mod:`gainnet_rl.evaluation.stats`,
+  rliable), the same for the best baseline of the cell (highest IQM,
+  greedy_best_plan included), the agent's probability of improvement over
+  it, and the verdict: won (intervals apart, agent above), lost (apart,
+  below) or tied; with the count of cells won, tied and lost.
 """
 
 from __future__ import annotations
@@ -28,11 +36,16 @@ from typing import Any
 import numpy as np
 from omegaconf import OmegaConf
 
+from gainnet_rl.evaluation import stats
 from gainnet_rl.evaluation.runs import CONFIG_FILE
 from gainnet_rl.evaluation.tables import TABLE_METRICS, summarize
-from gainnet_rl.io import save_fig, write_csv
+from gainnet_rl.io import atomic_write_text, save_fig, write_csv
 
-PLOTTED = {"reward": "mean episode reward", "deadline_met_ratio": "deadline-met ratio"}
+PLOTTED = {
+    "reward": "mean episode reward",
+    "deadline_met_ratio": "deadline-met ratio",
+    "p95_latency_s": "p95 latency (s)",
+}
 SIZE_ORDER = {"small": 0, "medium": 1, "large": 2}
 
 
@@ -65,9 +78,17 @@ def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str,
     return info, summary, rows
 
 
-def aggregate(runs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(per-run rows, pooled rows) as lists of dicts (the two CSVs)."""
+Cell = tuple[str, float, str]  # (eval scenario, eval load, policy label)
+
+
+def aggregate(
+    runs: list[Path],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[Cell, dict[str, dict[str, float]]]]:
+    """(per-run rows, pooled rows, rewards): the two CSVs as lists of dicts, and
+    per cell and policy the episode rewards of each training run (one row
+    ``"baseline"`` for a baseline) keyed by evaluation seed."""
     per_run: list[dict[str, Any]] = []
+    rewards: dict[Cell, dict[str, dict[str, float]]] = defaultdict(dict)
     pooled: dict[tuple[str, float, str], dict[str, list[float]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -94,6 +115,8 @@ def aggregate(runs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, An
             policy = r["policy"]
             is_agent = policy == agent
             label = f"agent:{policy}" if is_agent else policy
+            run_key = info["run"] if is_agent else "baseline"
+            rewards[(scen, load, label)].setdefault(run_key, {})[r["seed"]] = float(r["reward"])
             if not is_agent:
                 key = (scen, load, policy, r["seed"])
                 if key in seen:
@@ -114,7 +137,83 @@ def aggregate(runs: list[Path]) -> tuple[list[dict[str, Any]], list[dict[str, An
             row[f"{m}_ci_low"] = s["ci_low"]
             row[f"{m}_ci_high"] = s["ci_high"]
         out.append(row)
-    return per_run, out
+    return per_run, out, rewards
+
+
+def _matrix(by_run: dict[str, dict[str, float]], seeds: list[str]) -> np.ndarray:
+    """(runs, episodes) rewards on the evaluation ``seeds``, runs in name order."""
+    return np.array([[by_run[r][s] for s in seeds] for r in sorted(by_run)])
+
+
+def grid(rewards: dict[Cell, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
+    """One row per (scenario, load, agent): IQM and interval of the agent and of
+    the cell's best baseline, probability of improvement, verdict."""
+    cells = sorted(
+        {(sc, ld) for sc, ld, _ in rewards}, key=lambda c: (SIZE_ORDER.get(c[0], 9), c[0], c[1])
+    )
+    out: list[dict[str, Any]] = []
+    for sc, ld in cells:
+        policies = {pol: runs for (s, l_, pol), runs in rewards.items() if (s, l_) == (sc, ld)}
+        agents = sorted(p for p in policies if p.startswith("agent:"))
+        bases = sorted(p for p in policies if not p.startswith("agent:"))
+        if not agents or not bases:
+            continue
+        seeds = sorted(set.intersection(*(set(r) for v in policies.values() for r in v.values())))
+        if len(seeds) < 2:
+            continue
+        est = {p: stats.iqm_interval(_matrix(policies[p], seeds)) for p in agents + bases}
+        best = max(bases, key=lambda b: est[b][0])
+        for a in agents:
+            m = _matrix(policies[a], seeds)
+            p_imp = stats.probability_of_improvement(m, _matrix(policies[best], seeds))
+            out.append(
+                {
+                    "scenario": sc,
+                    "load": ld,
+                    "agent": a.removeprefix("agent:"),
+                    "training_seeds": m.shape[0],
+                    "episodes": len(seeds),
+                    "agent_iqm": est[a][0],
+                    "agent_iqm_low": est[a][1],
+                    "agent_iqm_high": est[a][2],
+                    "best_baseline": best,
+                    "best_iqm": est[best][0],
+                    "best_iqm_low": est[best][1],
+                    "best_iqm_high": est[best][2],
+                    "p_improvement": p_imp[0],
+                    "p_improvement_low": p_imp[1],
+                    "p_improvement_high": p_imp[2],
+                    "verdict": stats.verdict(est[a], est[best]),
+                }
+            )
+    return out
+
+
+def grid_markdown(rows: list[dict[str, Any]]) -> str:
+    """The grid table, with the seeds and episodes behind every number."""
+    f = lambda r, k: f"{r[k]:.2f} [{r[k + '_low']:.2f}, {r[k + '_high']:.2f}]"
+    lines = [
+        "Reward IQM [stratified bootstrap 95% CI] over training seeds x evaluation "
+        "episodes (rliable); P(improvement) of the agent over the cell's best baseline.",
+        "",
+        "| scenario | load | agent | seeds x episodes | agent IQM | best baseline | "
+        "its IQM | P(improvement) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['load']:g} | {r['agent']} | {r['training_seeds']} x "
+            f"{r['episodes']} | {f(r, 'agent_iqm')} | {r['best_baseline']} | "
+            f"{f(r, 'best_iqm')} | {f(r, 'p_improvement')} | {r['verdict']} |"
+        )
+    for agent in sorted({r["agent"] for r in rows}):
+        v = [r["verdict"] for r in rows if r["agent"] == agent]
+        lines.append(
+            f"\n{agent}: {len(v)} cells, won {v.count('won')}, tied "
+            f"{sum(x.startswith('tied') for x in v)} "
+            f"({v.count('tied (at or above)')} at or above), lost {v.count('lost')}."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def plot(rows: list[dict[str, Any]], metric: str, path: Path) -> None:
@@ -183,14 +282,19 @@ def report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
             "eval/episodes.csv, written when gainnet-train finishes)"
         )
     out_dir = Path(out_dir) if out_dir else sweep_dir / "report"
-    per_run, pooled = aggregate(runs)
+    per_run, pooled, rewards = aggregate(runs)
     files = {
         "runs.csv": out_dir / "runs.csv",
         "report.csv": out_dir / "report.csv",
+        "grid.csv": out_dir / "grid.csv",
+        "grid.md": out_dir / "grid.md",
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(files["runs.csv"], per_run)
     write_csv(files["report.csv"], pooled)
+    cells = grid(rewards)
+    write_csv(files["grid.csv"], cells)
+    atomic_write_text(files["grid.md"], grid_markdown(cells))
     for metric in PLOTTED:
         p = out_dir / f"{metric}_vs_load.png"
         plot(pooled, metric, p)

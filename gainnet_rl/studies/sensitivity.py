@@ -12,7 +12,7 @@ moves by at least 5% and by more than 3 standard errors.
 Also reported: every cloud-capable baseline's deadline-met ratio at load
 0.25, 1 and 2 (it must fall by at least 10 points from 0.25 to 2; random is
 listed but exempt: its ratio is set by its own uniform choices, a quarter of
-which reject), and their edge utilisation (greedy's at load 1 within 15%
+which reject), and their edge utilisation (greedy's at load 1 within 25%
 across small, medium and large).
 
 Writes ``sensitivity.csv``, ``table.md``, ``loads.csv``, ``sensitivity.png``

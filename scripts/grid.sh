@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The size x load grid of issue 14: MaskablePPO (the default agent) on small,
+# medium and large at loads 0.5, 1, 1.5 and 2, seeds 0-2, and SAC on the load-1
+# column; then gainnet-report writes docs/results/grid/.
+#
+#   bash scripts/grid.sh                 # run (or continue) the whole grid
+#   GRID_MINUTES=20 bash scripts/grid.sh # a larger wall-clock budget per run
+#
+# Resumable: every job has a fixed folder under $GRID_DIR and train.reuse=true,
+# so a finished run is reused and an interrupted one continues from its last
+# checkpoint; rerun the script after an interruption (or to extend the budget:
+# train.max_minutes is a run's budget over all its sessions). Two jobs run at
+# a time (the joblib launcher), torch_threads=1 each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GRID_DIR=${GRID_DIR:-runs/grid}
+MIN=${GRID_MINUTES:-8}
+EPISODES=${GRID_EPISODES:-50}
+common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
+  "evaluate.episodes=$EPISODES")
+.venv/bin/gainnet-train -m scenario=small,medium,large scenario.load=0.5,1.0,1.5,2.0 \
+  seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/maskable_ppo" "$@"
+.venv/bin/gainnet-train -m agent=sac scenario=small,medium,large scenario.load=1.0 \
+  seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
+.venv/bin/gainnet-report "$GRID_DIR" --out docs/results/grid
