@@ -339,17 +339,17 @@ class UMaChannel(ChannelModel):
             "shadow_db": shadow,  # shadowing at the link's last draw, dB
             "h_re": h[:, 0].copy(),
             "h_im": h[:, 1].copy(),
-            "gain_slot": np.full(links, -1, np.int64),  # slot of the last large-scale draw
-            "fade_slot": np.zeros(links, np.int64),  # slot of the last fading draw
+            "gain_slot": np.full(links, -1, np.int32),  # slot of the last large-scale draw
+            "fade_slot": np.zeros(links, np.int32),  # slot of the last fading draw
             "odo_at_m": np.zeros(links),  # the device's odometer at the last shadowing draw
             "log_rho_at": np.zeros(links),  # its cum_log_rho at the last fading draw
-            "neg_rho_at": np.zeros(links, np.int64),  # its cum_neg_rho then
+            "sign_rho_at": np.zeros(links, np.uint8),  # its sign_rho then
             "odometer_m": np.zeros(devices),  # distance moved since reset, m
             "speed_seen_mps": np.full(devices, -1.0),  # speed of log_rho (-1: none yet)
             "log_rho": np.zeros(devices),  # log|rho| of a slot at that speed
-            "neg_rho": np.zeros(devices, np.int64),  # 1 if that rho < 0
+            "neg_rho": np.zeros(devices, np.uint8),  # 1 if that rho < 0
             "cum_log_rho": np.zeros(devices),  # sum of the slots' log|rho| since reset
-            "cum_neg_rho": np.zeros(devices, np.int64),  # count of negative rho since reset
+            "sign_rho": np.zeros(devices, np.uint8),  # parity of the negative rho since reset
         }
 
     def advance_rows(  # type: ignore[no-untyped-def]
@@ -357,7 +357,7 @@ class UMaChannel(ChannelModel):
     ) -> None:
         advance_devices(
             state["odometer_m"], state["speed_seen_mps"], state["log_rho"], state["neg_rho"],
-            state["cum_log_rho"], state["cum_neg_rho"], moved_m, speed_mps, rows,
+            state["cum_log_rho"], state["sign_rho"], moved_m, speed_mps, rows,
             self.carrier_hz, slot_s,
         )  # fmt: skip
 
@@ -369,8 +369,8 @@ class UMaChannel(ChannelModel):
             cf = self._coeffs = self._pl_coeffs()
         draw_links(
             c["shadow_db"], c["h_re"], c["h_im"], c["gain_slot"], c["fade_slot"], c["odo_at_m"],
-            c["log_rho_at"], c["neg_rho_at"], c["odometer_m"], c["cum_log_rho"],
-            c["cum_neg_rho"], gain_db, device_xy, key, slot, rows, need, assoc, edge_xy,
+            c["log_rho_at"], c["sign_rho_at"], c["odometer_m"], c["cum_log_rho"],
+            c["sign_rho"], gain_db, device_xy, key, slot, rows, need, assoc, edge_xy,
             self.shadowing_std_db, self.decorrelation_m, self.height_diff_m**2,
             self.min_distance_m, self._pl_mode, cf,
         )  # fmt: skip

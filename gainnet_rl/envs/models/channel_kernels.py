@@ -110,7 +110,7 @@ NEED_REQUEST = 4  # every link: large-scale gain and fading (a request's options
 
 @njit(cache=True)
 def advance_devices(  # pragma: no cover - compiled
-    odometer, speed_seen, log_rho, neg_rho, cum_log_rho, cum_neg_rho, moved, speed, rows,
+    odometer, speed_seen, log_rho, neg_rho, cum_log_rho, sign_rho, moved, speed, rows,
     carrier_hz, slot_s,
 ):  # fmt: skip
     """One slot of the per-device bookkeeping that lets links be drawn lazily
@@ -119,8 +119,9 @@ def advance_devices(  # pragma: no cover - compiled
     ``odometer`` (B, U) adds the distance moved (m); the slot's fading
     correlation ``rho = J0(2 pi f_D dt)`` (recomputed when a device's speed
     changes, 0 if static) adds ``log|rho|`` (at least :data:`LOG_RHO_FLOOR`)
-    to ``cum_log_rho`` and its sign to the count ``cum_neg_rho``, so the
-    correlation over any run of slots is a difference of two sums.
+    to ``cum_log_rho`` and flips the parity ``sign_rho`` when it is negative,
+    so the correlation over any run of slots is a difference of two sums
+    (and its sign a comparison of two parities).
     """
     U = odometer.shape[1]
     for i in range(rows.size):
@@ -133,13 +134,13 @@ def advance_devices(  # pragma: no cover - compiled
                 neg_rho[b, u] = 1 if r < 0.0 else 0
                 speed_seen[b, u] = speed[b, u]
             cum_log_rho[b, u] += log_rho[b, u]
-            cum_neg_rho[b, u] += neg_rho[b, u]
+            sign_rho[b, u] ^= neg_rho[b, u]
 
 
 @njit(cache=True)
 def draw_links(  # pragma: no cover - compiled
-    shadow, h_re, h_im, gain_slot, fade_slot, odo_at, log_at, neg_at, odometer, cum_log_rho,
-    cum_neg_rho, gain_db, pos, key, slot, rows, need, assoc, edge_xy, std_db, decorr_m, hd2,
+    shadow, h_re, h_im, gain_slot, fade_slot, odo_at, log_at, sign_at, odometer, cum_log_rho,
+    sign_rho, gain_db, pos, key, slot, rows, need, assoc, edge_xy, std_db, decorr_m, hd2,
     min_d, mode, c,
 ):  # fmt: skip
     """Draw the links that ``need`` (n, U) asks for at each row's ``slot`` (n,),
@@ -173,33 +174,34 @@ def draw_links(  # pragma: no cover - compiled
                 continue
             serving = assoc[b, u]
             every = (f & (NEED_MEASURE | NEED_REQUEST)) != 0
-            dd_last, a = -1.0, 1.0  # exp(-dd / d_corr) of the last distance seen
+            dd_last, a, w_s = -1.0, 1.0, 0.0  # exp(-dd / d_corr) of the last distance seen
             for e in range(E if every else 1):
                 if not every:
                     e = serving
                 link = u * E + e
-                if gain_slot[b, u, e] != t:
+                g_slot = gain_slot[b, u, e]
+                if g_slot != t:
                     dd = odometer[b, u] - odo_at[b, u, e]
-                    if dd > 0.0:
-                        if dd != dd_last:
-                            a, dd_last = math.exp(-dd / decorr_m), dd
-                        if link // 2 != pair:
-                            pair = link // 2
-                            z_pair = rng.normal_pair1(hs, pair)
-                        z = z_pair[link % 2]
-                        w_s = math.sqrt(1.0 - a * a) * std_db
-                        shadow[b, u, e] = z * w_s + a * shadow[b, u, e]
-                        odo_at[b, u, e] = odometer[b, u]
-                    dx = pos[b, u, 0] - edge_xy[e, 0]
-                    dy = pos[b, u, 1] - edge_xy[e, 1]
-                    d2 = max(dx * dx + dy * dy + hd2, min_d2)
-                    gain_db[b, u, e] = shadow[b, u, e] - pathloss_d2(d2, mode, c)
+                    # not moved since its last draw: the same shadowing and path loss
+                    if dd > 0.0 or g_slot < 0:
+                        if dd > 0.0:
+                            if dd != dd_last:
+                                a, dd_last = math.exp(-dd / decorr_m), dd
+                                w_s = math.sqrt(1.0 - a * a) * std_db
+                            if link // 2 != pair:
+                                pair = link // 2
+                                z_pair = rng.normal_pair1(hs, pair)
+                            shadow[b, u, e] = z_pair[link % 2] * w_s + a * shadow[b, u, e]
+                            odo_at[b, u, e] = odometer[b, u]
+                        dx = pos[b, u, 0] - edge_xy[e, 0]
+                        dy = pos[b, u, 1] - edge_xy[e, 1]
+                        d2 = max(dx * dx + dy * dy + hd2, min_d2)
+                        gain_db[b, u, e] = shadow[b, u, e] - pathloss_d2(d2, mode, c)
                     gain_slot[b, u, e] = t
                 fade = (f & NEED_REQUEST) != 0 or ((f & NEED_SERVING) != 0 and e == serving)
                 if fade and fade_slot[b, u, e] != t:
-                    dn = cum_neg_rho[b, u] - neg_at[b, u, e]
                     r = math.exp(cum_log_rho[b, u] - log_at[b, u, e])
-                    if dn % 2 == 1:
+                    if sign_rho[b, u] != sign_at[b, u, e]:
                         r = -r
                     w = math.sqrt(0.5 * (1.0 - r * r))
                     z_re, z_im = rng.normal_pair1(hf, link)
@@ -207,7 +209,7 @@ def draw_links(  # pragma: no cover - compiled
                     h_im[b, u, e] = r * h_im[b, u, e] + z_im * w
                     fade_slot[b, u, e] = t
                     log_at[b, u, e] = cum_log_rho[b, u]
-                    neg_at[b, u, e] = cum_neg_rho[b, u]
+                    sign_at[b, u, e] = sign_rho[b, u]
 
 
 @njit(cache=True, inline="always")

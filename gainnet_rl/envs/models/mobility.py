@@ -42,8 +42,10 @@ class MobilityModel(abc.ABC):
 
         ``state`` holds whole-batch arrays; ``slot`` (n,) is each row's new
         slot (the draws' counter) and ``moved_m`` (n, U), aligned with
-        ``rows``, receives the distance each device moved (m).
-        Implementations call a compiled kernel (docs/extending.md).
+        ``rows``, receives the distance each device moved (m), positive
+        whenever its position changed (the channel keeps the gains of the
+        devices that did not move). Implementations call a compiled kernel
+        (docs/extending.md).
         """
 
 
