@@ -143,6 +143,11 @@ class GainNetEnv(gym.Env):
     ``gainnet_rl/GainNet-small-v1``, ``-medium-v1``, ``-large-v1``.
 
     ## Version History
+    - v1 (git 62b610c): association re-evaluated every
+      ``channel.measurement_period_s`` (200 ms) instead of every slot, and
+      links drawn lazily with exact jump-ahead (the channel's law unchanged,
+      its realisation different): numbers measured before that commit are
+      not comparable; every published one was regenerated.
     - v1 (later, same dynamics): ``mask_key``/``obs_key``; ``render_fps`` set so a
       recording plays in simulated time; the vector env's NEXT_STEP autoreset.
     - v1: every pool binds and every outcome is paid once (SYSTEM_MODEL

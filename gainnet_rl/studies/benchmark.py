@@ -47,7 +47,7 @@ from gainnet_rl.studies import compile_time
 SCENARIOS = ("small", "medium", "large")
 NUM_ENVS = (1, 64, 1024)
 MOBILE_ENV_ID = "mobile-medium-central-v0"
-# Issue 4 targets in env-steps/s on the 2-core reference machine, by
+# Issue 13's targets in env-steps/s on the 2-core reference machine, by
 # (scenario, num_envs), None meaning the scalar env.
 TARGETS: dict[tuple[str, int | None], float] = {
     ("medium", None): 10_000.0,
