@@ -7,10 +7,12 @@
 #   GRID_MINUTES=20 bash scripts/grid.sh # a larger wall-clock budget per run
 #
 # Resumable: every job has a fixed folder under $GRID_DIR and train.reuse=true,
-# so a finished run is reused and an interrupted one continues from its last
-# checkpoint; rerun the script after an interruption (or to extend the budget:
-# train.max_minutes is a run's budget over all its sessions). Two jobs run at
-# a time (the joblib launcher), torch_threads=1 each.
+# so a finished run (also one stopped by its budget) is reused and an
+# interrupted one continues from its last checkpoint with this invocation's
+# budget (train.max_minutes counts over all of a run's sessions); rerun the
+# script after an interruption. To give a finished run more time:
+# gainnet-train train.resume=RUN_DIR train.max_minutes=M. Two jobs run at a
+# time (the joblib launcher), torch_threads=1 each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GRID_DIR=${GRID_DIR:-runs/grid}
