@@ -85,28 +85,23 @@ def main() -> None:
         wrap(owner, name, label)
     rs = np.random.default_rng(0)
     warmup = 20  # steps untimed: the first call of each kernel loads it from numba's cache
-    if args.num_envs == 0:
+    scalar = args.num_envs == 0
+    if scalar:
         env: Any = GainNetEnv(args.scenario)
-        _, info = env.reset(seed=0)
-        wrap(env, "step", "env shell (decode, infos, KPIs)")
-        for i in range(warmup + args.steps):
-            if i == warmup:
-                times.clear()
-            mask = info["action_mask"]
-            _, _, _, truncated, info = env.step(int(np.argmax(rs.random(mask.shape) * mask)))
-            if truncated:
-                _, info = env.reset()
+        act = lambda mask: int(np.argmax(rs.random(mask.shape) * mask))
+        shell = "env shell (decode, infos, KPIs)"
     else:
         env = GainNetVectorEnv(args.num_envs, args.scenario)
-        _, info = env.reset(seed=0)
-        wrap(env, "step", "env shell (decode, infos, KPIs, autoreset)")
-        for i in range(warmup + args.steps):
-            if i == warmup:
-                times.clear()
-            mask = info["action_mask"]
-            _, _, _, _, info = env.step(
-                np.argmax(rs.random(mask.shape, dtype=np.float32) * mask, axis=1)
-            )
+        act = lambda mask: np.argmax(rs.random(mask.shape, dtype=np.float32) * mask, axis=1)
+        shell = "env shell (decode, infos, KPIs, autoreset)"
+    _, info = env.reset(seed=0)
+    wrap(env, "step", shell)
+    for i in range(warmup + args.steps):
+        if i == warmup:
+            times.clear()
+        _, _, _, truncated, info = env.step(act(info["action_mask"]))
+        if scalar and truncated:  # the vector env resets itself
+            _, info = env.reset()
     total = sum(times.values())
     n = max(args.num_envs, 1)
     print(

@@ -47,13 +47,6 @@ def _matrix(scores: Any, name: str) -> np.ndarray:
     return x
 
 
-def iqm(scores: Any) -> float:
-    """Interquartile mean of a (runs, episodes) score matrix."""
-    from scipy.stats import trim_mean
-
-    return float(trim_mean(_matrix(scores, "scores"), proportiontocut=0.25, axis=None))
-
-
 def poi(x: np.ndarray, y: np.ndarray) -> float:
     """rliable's ``metrics.probability_of_improvement`` (Mann-Whitney U / (n_x
     n_y) per episode, averaged), vectorised over the episodes: the share of
@@ -117,7 +110,8 @@ def probability_of_improvement(
 
 def verdict(agent: tuple[float, float, float], best: tuple[float, float, float]) -> str:
     """``won`` (the agent's interval lies above the best baseline's), ``lost``
-    (below it), else ``at or above`` / ``below`` by the point estimates."""
+    (below it), else ``tied (at or above)`` / ``tied (below)`` by the point
+    estimates."""
     _, a_lo, a_hi = agent
     _, b_lo, b_hi = best
     if a_lo > b_hi:

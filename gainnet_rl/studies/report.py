@@ -81,6 +81,11 @@ def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str,
 Cell = tuple[str, float, str]  # (eval scenario, eval load, policy label)
 
 
+def _cell_order(scenario: str, load: float) -> tuple[int, str, float]:
+    """Sort key of a grid cell: small, medium, large first, then by load."""
+    return SIZE_ORDER.get(scenario, 9), scenario, load
+
+
 def aggregate(
     runs: list[Path],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[Cell, dict[str, dict[str, float]]]]:
@@ -127,7 +132,7 @@ def aggregate(
                     pooled[(scen, load, label)][m].append(float(r[m]))
     out: list[dict[str, Any]] = []
     for (scen, load, label), metrics in sorted(
-        pooled.items(), key=lambda kv: (SIZE_ORDER.get(kv[0][0], 9), kv[0][0], kv[0][1], kv[0][2])
+        pooled.items(), key=lambda kv: (*_cell_order(kv[0][0], kv[0][1]), kv[0][2])
     ):
         summ = summarize({m: np.asarray(v) for m, v in metrics.items()})
         row: dict[str, Any] = {"scenario": scen, "load": load, "policy": label}
@@ -145,12 +150,15 @@ def _matrix(by_run: dict[str, dict[str, float]], seeds: list[str]) -> np.ndarray
     return np.array([[by_run[r][s] for s in seeds] for r in sorted(by_run)])
 
 
+def _interval(name: str, est: tuple[float, float, float]) -> dict[str, float]:
+    """``{name, name_low, name_high}`` of a (point, low, high) estimate."""
+    return {name: est[0], f"{name}_low": est[1], f"{name}_high": est[2]}
+
+
 def grid(rewards: dict[Cell, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
     """One row per (scenario, load, agent): IQM and interval of the agent and of
     the cell's best baseline, probability of improvement, verdict."""
-    cells = sorted(
-        {(sc, ld) for sc, ld, _ in rewards}, key=lambda c: (SIZE_ORDER.get(c[0], 9), c[0], c[1])
-    )
+    cells = sorted({(sc, ld) for sc, ld, _ in rewards}, key=lambda c: _cell_order(*c))
     out: list[dict[str, Any]] = []
     for sc, ld in cells:
         policies = {pol: runs for (s, l_, pol), runs in rewards.items() if (s, l_) == (sc, ld)}
@@ -173,16 +181,10 @@ def grid(rewards: dict[Cell, dict[str, dict[str, float]]]) -> list[dict[str, Any
                     "agent": a.removeprefix("agent:"),
                     "training_seeds": m.shape[0],
                     "episodes": len(seeds),
-                    "agent_iqm": est[a][0],
-                    "agent_iqm_low": est[a][1],
-                    "agent_iqm_high": est[a][2],
+                    **_interval("agent_iqm", est[a]),
                     "best_baseline": best,
-                    "best_iqm": est[best][0],
-                    "best_iqm_low": est[best][1],
-                    "best_iqm_high": est[best][2],
-                    "p_improvement": p_imp[0],
-                    "p_improvement_low": p_imp[1],
-                    "p_improvement_high": p_imp[2],
+                    **_interval("best_iqm", est[best]),
+                    **_interval("p_improvement", p_imp),
                     "verdict": stats.verdict(est[a], est[best]),
                 }
             )

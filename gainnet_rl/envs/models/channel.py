@@ -10,6 +10,7 @@ power); powers in W, noise densities in W/Hz, rates in bit/s.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 
 import numpy as np
@@ -325,9 +326,14 @@ class UMaChannel(ChannelModel):
     def _pl_coeffs(self) -> np.ndarray:
         return np.array([self.slope_db, self.intercept_db, 0.0, 0.0])
 
+    @functools.cached_property
+    def _coeffs(self) -> np.ndarray:
+        """The kernels' path-loss coefficients, computed once."""
+        return self._pl_coeffs()
+
     def pathloss_db(self, distance_3d_m: np.ndarray) -> np.ndarray:
         d = np.asarray(distance_3d_m, dtype=np.float64)
-        pl = pathloss_array(d.ravel(), self.min_distance_m, self._pl_mode, self._pl_coeffs())
+        pl = pathloss_array(d.ravel(), self.min_distance_m, self._pl_mode, self._coeffs)
         return pl.reshape(d.shape) if d.ndim else pl[0]
 
     def init_state(self, key: np.ndarray, shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -364,15 +370,13 @@ class UMaChannel(ChannelModel):
     def draw_rows(  # type: ignore[no-untyped-def]
         self, state, key, slot, rows, need, device_xy, edge_xy, assoc, gain_db
     ) -> None:
-        c, cf = state, self.__dict__.get("_coeffs")
-        if cf is None:
-            cf = self._coeffs = self._pl_coeffs()
+        c = state
         draw_links(
             c["shadow_db"], c["h_re"], c["h_im"], c["gain_slot"], c["fade_slot"], c["odo_at_m"],
             c["log_rho_at"], c["sign_rho_at"], c["odometer_m"], c["cum_log_rho"],
             c["sign_rho"], gain_db, device_xy, key, slot, rows, need, assoc, edge_xy,
             self.shadowing_std_db, self.decorrelation_m, self.height_diff_m**2,
-            self.min_distance_m, self._pl_mode, cf,
+            self.min_distance_m, self._pl_mode, self._coeffs,
         )  # fmt: skip
 
 

@@ -70,19 +70,10 @@ def doppler1(speed_mps: float, carrier_hz: float, slot_s: float) -> float:  # pr
 
 
 @njit(cache=True, inline="always")
-def pathloss1(d: float, min_d: float, mode: int, c: np.ndarray) -> float:  # pragma: no cover
-    """Path loss (dB) at 3D distance ``d`` (m): the formula ``mode`` with coefficients ``c``."""
-    d = max(d, min_d)
-    if mode == 0:
-        return math.log10(d / 1000.0) * c[0] + c[1]
-    lg = math.log10(d)
-    return max(c[0] + c[1] * lg, c[2] + c[3] * lg)
-
-
-@njit(cache=True, inline="always")
 def pathloss_d2(d2: float, mode: int, c: np.ndarray) -> float:  # pragma: no cover - compiled
-    """:func:`pathloss1` from the squared distance ``d2`` (m^2, already at least
-    the minimum's square): ``log10 d = log10(d2) / 2``, no square root."""
+    """Path loss (dB) from the squared 3D distance ``d2`` (m^2, already at least
+    the minimum distance's square): the formula ``mode`` with coefficients
+    ``c``, ``log10 d = log10(d2) / 2`` (no square root)."""
     lg = 0.5 * math.log10(d2)
     if mode == 0:
         return (lg - 3.0) * c[0] + c[1]
@@ -93,9 +84,11 @@ def pathloss_d2(d2: float, mode: int, c: np.ndarray) -> float:  # pragma: no cov
 def pathloss_array(
     d: np.ndarray, min_d: float, mode: int, c: np.ndarray
 ) -> np.ndarray:  # pragma: no cover
+    """Path loss (dB) at each 3D distance ``d`` (m), at least ``min_d``."""
     out = np.empty_like(d)
     for i in range(d.size):
-        out[i] = pathloss1(d[i], min_d, mode, c)
+        x = max(d[i], min_d)
+        out[i] = pathloss_d2(x * x, mode, c)
     return out
 
 
