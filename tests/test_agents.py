@@ -62,7 +62,13 @@ def test_agent_and_scenario_groups_are_complete() -> None:
 @pytest.mark.parametrize("scenario", scenario_names())
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_config_composes_and_instantiates(agent: str, scenario: str) -> None:
-    cfg = tiny_cfg(agent, scenario)
+    # the plan prior's search takes 0.5-2 min on the larger scenarios: small only
+    extra = (
+        ()
+        if agent != "maskable_ppo" or scenario == "small"
+        else ("agent.policy_kwargs.plan_prior=null",)
+    )
+    cfg = tiny_cfg(agent, scenario, *extra)
     validate(cfg)
     params = make_params(cfg.scenario)
     assert params.name == scenario
@@ -190,6 +196,53 @@ def test_option_scorer_logits_follow_the_decision_type() -> None:
         seen |= set(is_req.tolist())
         obs, *_ = env.step(np.argmax(env.action_masks(), axis=1))
     assert seen == {True, False}
+
+
+def test_a_dominant_prior_reproduces_greedy_best_plan() -> None:
+    """With prior logits far above the (near-zero) learned ones, the untrained
+    residual policy acts as greedy_best_plan: greedy on the expected reward,
+    the searched plan per edge. A prior that ignored the edge being planned,
+    or the reward feature, would play other episodes."""
+    from gainnet_rl.agents.baselines import GreedyBestPlan
+
+    cfg = tiny_cfg(
+        "maskable_ppo",
+        "small",
+        "agent.policy_kwargs.reward_prior=1000",
+        "agent.policy_kwargs.plan_prior_logit=1000",
+    )
+    params = make_params(cfg.scenario)
+    model = build_model(cfg, build_env(cfg, params), params)
+    seeds = [1000, 1001, 1002]
+    prior = evaluate(lambda e: runs.LearnedPolicy(model), params, seeds)
+    greedy = evaluate(lambda e: GreedyBestPlan(e), params, seeds)
+    np.testing.assert_allclose(prior["reward"], greedy["reward"], atol=0.05)
+    scratch = tiny_cfg(
+        "maskable_ppo",
+        "small",
+        "agent.policy_kwargs.reward_prior=0",
+        "agent.policy_kwargs.plan_prior=null",
+    )
+    no_prior = build_model(scratch, build_env(cfg, params), params)
+    plain = evaluate(lambda e: runs.LearnedPolicy(no_prior), params, seeds)
+    assert np.abs(plain["reward"] - greedy["reward"]).max() > 0.5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"reward_prior": -1.0}, "reward_prior=-1.0 is invalid"),
+        ({"plan_prior": [999], "plan_prior_logit": 1.0}, "plan_prior[0]=999"),
+        ({"plan_prior_logit": -2}, "plan_prior_logit=-2 is invalid"),
+    ],
+)
+def test_bad_prior_names_the_field(kwargs: dict, message: str) -> None:
+    from gainnet_rl.agents.policies import prior_kwargs
+
+    p = make_params("small")
+    layout = FlatLayout(**flat_layout(p))
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        OptionScorer(layout, [8], [8], torch.nn.Tanh, **prior_kwargs(**kwargs))
 
 
 @pytest.mark.parametrize("agent", AGENTS)

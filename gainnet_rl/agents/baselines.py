@@ -19,6 +19,9 @@ the evaluation seeds (SYSTEM_MODEL sec. 12.8).
 from __future__ import annotations
 
 import abc
+import dataclasses
+import hashlib
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -284,7 +287,17 @@ class FixedPlanGreedy(GreedyUtility):
 
 #: Seeds the greedy_best_plan search plays, disjoint from the evaluation seeds (1000 on).
 PLAN_SEARCH_SEEDS = tuple(range(500, 504))
-_PLAN_CACHE: list[tuple[Any, tuple[int, ...], int, np.ndarray]] = []
+_PLAN_CACHE: list[tuple[str, tuple[int, ...], int, np.ndarray]] = []
+
+
+def params_digest(params: Any) -> str:
+    """A digest of a Params' fields (their content, not the object's identity):
+    equal scenarios built twice share their cached plan search."""
+    h = hashlib.sha256()
+    for f in dataclasses.fields(params):
+        h.update(f.name.encode())
+        h.update(pickle.dumps(getattr(params, f.name), protocol=4))
+    return h.hexdigest()
 
 
 def best_fixed_plans(
@@ -294,11 +307,12 @@ def best_fixed_plans(
     episode reward on ``seeds``: first the best plan shared by all edges, then
     ``rounds`` of coordinate ascent, edge by edge, over every allowed plan.
     Each candidate set plays in one batched evaluation on the same seeds
-    (common random numbers). Cached per Params object."""
+    (common random numbers). Cached per scenario content (:func:`params_digest`)."""
 
     key = tuple(int(x) for x in seeds)
+    digest = params_digest(params)
     for cp, cs, cr, plans in _PLAN_CACHE:
-        if cp is params and cs == key and cr == rounds:
+        if cp == digest and cs == key and cr == rounds:
             return plans.copy()
     if not key:
         raise ValueError("seeds is empty: the plan search needs at least one seed")
@@ -316,7 +330,7 @@ def best_fixed_plans(
             table = np.tile(plans, (len(cand) * n, 1))
             table[:, e] = np.repeat(cand, n)
             plans[e] = best(table)
-    _PLAN_CACHE.append((params, key, rounds, plans.copy()))
+    _PLAN_CACHE.append((digest, key, rounds, plans.copy()))
     del _PLAN_CACHE[:-8]
     return plans
 

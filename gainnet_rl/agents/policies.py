@@ -72,6 +72,8 @@ class FlatLayout:
             tier (none, small, medium, large) per service, fine-tuning share,
             sensing share, memory / edge memory. Empty: plans are scored by a
             linear head instead of the shared plan scorer.
+        plan_offset: start of the plan block, whose first E_max entries are
+            the one-hot of the edge being planned (-1: not given).
     """
 
     max_edges: int
@@ -86,6 +88,7 @@ class FlatLayout:
     edge_features: int
     plan_valid: tuple[bool, ...] = ()
     plan_features: tuple[tuple[float, ...], ...] = ()
+    plan_offset: int = -1
 
     @property
     def num_options(self) -> int:
@@ -120,6 +123,7 @@ def flat_layout(p: Params, option_outcomes: bool = True) -> dict[str, Any]:
             edge_features=len(lay.edge_features),
             plan_valid=tuple(bool(v) for v in p.plan_allowed),
             plan_features=tuple(tuple(float(x) for x in row) for row in feats),
+            plan_offset=lay.offsets["plan"][0],
         )
     )
 
@@ -151,9 +155,29 @@ class OptionScorer(nn.Module):
         reward_skip: bool = False,
         bound: float | None = None,
         dueling: bool = False,
+        reward_prior: float = 0.0,
+        plan_prior: list[int] | None = None,
+        plan_prior_logit: float = 0.0,
     ) -> None:
         super().__init__()
         self.layout = layout
+        L = layout
+        # fixed prior logits added to the learned ones (residual policy, see
+        # :func:`prior_kwargs`): reward_prior x each option's expected reward,
+        # plan_prior_logit on the plan plan_prior[e] of the edge being planned
+        self.reward_prior = float(reward_prior)
+        if self.reward_prior and L.reward_feature < 0:
+            raise ValueError("reward_prior needs option_outcomes=true (the reward feature)")
+        table = th.zeros(L.max_edges, L.num_actions)
+        if plan_prior is not None and plan_prior_logit:
+            if L.plan_offset < 0:
+                raise ValueError("plan_prior needs a layout with plan_offset (rebuild it)")
+            for e, k in enumerate(plan_prior):
+                if not 0 <= int(k) < L.num_plans:
+                    raise ValueError(f"plan_prior[{e}]={k}: must be a plan in [0, {L.num_plans})")
+                table[e, int(k)] = float(plan_prior_logit)
+        self.register_buffer("plan_prior", table, persistent=False)
+        self.use_plan_prior = bool(plan_prior is not None and plan_prior_logit)
         self.fill = float(fill)
         # optional soft bound on the learned scores: bound * tanh(score / bound)
         self.bound = float(bound) if bound else None
@@ -162,7 +186,6 @@ class OptionScorer(nn.Module):
         self.reward_skip = (
             nn.Parameter(th.ones(1)) if reward_skip and layout.reward_feature >= 0 else None
         )
-        L = layout
         self.context = mlp([L.obs_dim, *hidden], activation)
         ctx = hidden[-1] if hidden else L.obs_dim
         width = scorer_hidden[0] if scorer_hidden else 64
@@ -233,6 +256,11 @@ class OptionScorer(nn.Module):
         req[:, :O] = self._bounded(self.scorer(z).squeeze(-1))
         if self.reward_skip is not None:
             req[:, :O] = req[:, :O] + self.reward_skip * opt[:, :, L.reward_feature]
+        if self.reward_prior:
+            req[:, :O] = req[:, :O] + self.reward_prior * opt[:, :, L.reward_feature]
+        if self.use_plan_prior:
+            p0 = L.plan_offset
+            plan = plan + obs[:, p0 : p0 + Em] @ self.plan_prior
         out = th.where(is_plan, plan, req)
         if self.state_value is not None:
             out = out + self.state_value(h)
@@ -253,9 +281,10 @@ class OptionActorCritic(nn.Module):
         scorer: list[int],
         vf: list[int],
         activation: type[nn.Module],
+        prior: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.actor = OptionScorer(layout, pi, scorer, activation)
+        self.actor = OptionScorer(layout, pi, scorer, activation, **(prior or {}))
         self.critic = mlp([layout.obs_dim, *vf], activation)
         self.latent_dim_pi = layout.num_actions
         self.latent_dim_vf = vf[-1] if vf else layout.obs_dim
@@ -306,6 +335,7 @@ class _OptionScoringMixin:
             sizes["scorer"],
             sizes["vf"],
             self.activation_fn,  # type: ignore[attr-defined]
+            self.prior,
         )
 
     def _build(self, lr_schedule: Any) -> None:
@@ -324,7 +354,34 @@ class _OptionScoringMixin:
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         data["layout"] = asdict(self.layout)
+        data.update(self.prior)
         return data
+
+
+def prior_kwargs(
+    reward_prior: float = 0.0, plan_prior: Any = None, plan_prior_logit: float = 0.0
+) -> dict[str, Any]:
+    """The residual prior of the option-scoring actor, checked.
+
+    Args:
+        reward_prior: logit added per unit of each request option's expected
+            reward (the observation's ``reward`` option feature); at 0 the
+            actor starts uniform, large values start it at greedy routing.
+        plan_prior: plan index per edge (as many as ``max_edges``), e.g. the
+            fixed plans of ``greedy_best_plan`` (the trainer fills them in when
+            ``plan_prior: greedy_best_plan``); null: none.
+        plan_prior_logit: logit added to the prior plan of the edge being planned.
+    """
+    if not (isinstance(reward_prior, (int, float)) and reward_prior >= 0):
+        raise ValueError(f"reward_prior={reward_prior!r} is invalid: must be a number >= 0")
+    if not (isinstance(plan_prior_logit, (int, float)) and plan_prior_logit >= 0):
+        raise ValueError(f"plan_prior_logit={plan_prior_logit!r} is invalid: must be a number >= 0")
+    plans = None if plan_prior is None else [int(k) for k in plan_prior]
+    return {
+        "reward_prior": float(reward_prior),
+        "plan_prior": plans,
+        "plan_prior_logit": float(plan_prior_logit),
+    }
 
 
 def check_box(observation_space: spaces.Space) -> None:
@@ -337,16 +394,40 @@ def check_box(observation_space: spaces.Space) -> None:
 class OptionScoringPolicy(_OptionScoringMixin, ActorCriticPolicy):
     """PPO actor-critic with the option scorer (see the module docstring)."""
 
-    def __init__(self, observation_space, action_space, lr_schedule, *, layout, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        observation_space,
+        action_space,
+        lr_schedule,
+        *,
+        layout,
+        reward_prior=0.0,
+        plan_prior=None,
+        plan_prior_logit=0.0,
+        **kwargs,
+    ):
         check_box(observation_space)
         self.layout = FlatLayout(**layout)
+        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
 
 class MaskableOptionScoringPolicy(_OptionScoringMixin, MaskableActorCriticPolicy):
     """MaskablePPO actor-critic with the option scorer (see the module docstring)."""
 
-    def __init__(self, observation_space, action_space, lr_schedule, *, layout, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        observation_space,
+        action_space,
+        lr_schedule,
+        *,
+        layout,
+        reward_prior=0.0,
+        plan_prior=None,
+        plan_prior_logit=0.0,
+        **kwargs,
+    ):
         check_box(observation_space)
         self.layout = FlatLayout(**layout)
+        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)

@@ -38,6 +38,7 @@ from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule, set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
+from gainnet_rl.agents.baselines import best_fixed_plans
 from gainnet_rl.agents.callbacks import (
     CheckpointCallback,
     NetworkKPICallback,
@@ -182,6 +183,14 @@ def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
     return env
 
 
+def prior_plans(params: Params) -> list[int]:
+    """greedy_best_plan's fixed plan per edge (searched on its own seeds, disjoint
+    from every evaluation seed), padded to ``max_edges`` with the default plan:
+    the plan prior of a residual option-scoring policy."""
+    plans = [int(k) for k in best_fixed_plans(params)]
+    return plans + [int(params.default_plan)] * (params.max_edges - len(plans))
+
+
 def agent_kwargs(cfg: DictConfig, params: Params) -> dict[str, Any]:
     """The agent group as constructor arguments (policy class resolved, layout filled)."""
     kw = OmegaConf.to_container(cfg.agent, resolve=True)
@@ -208,6 +217,8 @@ def agent_kwargs(cfg: DictConfig, params: Params) -> dict[str, Any]:
         if "OptionScoring" in policy_cls.__name__:
             pk = dict(kw.get("policy_kwargs") or {})
             pk["layout"] = flat_layout(params, bool(cfg.env.option_outcomes))
+            if pk.get("plan_prior") == "greedy_best_plan":
+                pk["plan_prior"] = prior_plans(params)
             kw["policy_kwargs"] = pk
     return kw
 
