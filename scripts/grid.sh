@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The size x load grid of issue 14: MaskablePPO (the default agent) on small,
-# medium and large at loads 0.5, 1, 1.5 and 2, seeds 0-2, and SAC on the load-1
-# column; then gainnet-report writes docs/results/grid/.
+# medium and large at loads 0.5, 1, 1.5 and 2, seeds 0-2; one generalist
+# MaskablePPO trained with the cell drawn per episode (env.mix=true) and
+# evaluated on every cell; SAC on the load-1 column; then gainnet-report
+# writes docs/results/grid/.
 #
 #   bash scripts/grid.sh                 # run (or continue) the whole grid
 #   GRID_MINUTES=20 bash scripts/grid.sh # a larger wall-clock budget per run
+#   GENERALIST_MINUTES=30 ...            # the generalist's budget (default 4x)
 #
 # Resumable: every job has a fixed folder under $GRID_DIR and train.reuse=true,
 # so a finished run (also one stopped by its budget) is reused and an
@@ -22,6 +25,12 @@ common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
   "evaluate.episodes=$EPISODES")
 .venv/bin/gainnet-train -m scenario=small,medium,large scenario.load=0.5,1.0,1.5,2.0 \
   seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/maskable_ppo" "$@"
+GEN=$GRID_DIR/generalist/seed0
+.venv/bin/gainnet-train env.mix=true scenario=medium agent.policy_kwargs.plan_prior=default \
+  "${common[@]}" "train.max_minutes=${GENERALIST_MINUTES:-$(awk "BEGIN{print 4 * $MIN}")}" "hydra.run.dir=$GEN" "$@"
+.venv/bin/gainnet-evaluate -m "run=$GEN" scenario=small,medium,large \
+  scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES" \
+  "hydra.sweep.dir=$GRID_DIR/generalist/evaluate"
 .venv/bin/gainnet-train -m agent=sac scenario=small,medium,large scenario.load=1.0 \
   seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
 .venv/bin/gainnet-report "$GRID_DIR" --out docs/results/grid

@@ -13,6 +13,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from gainnet_rl.agents.callbacks import NetworkKPICallback
 from gainnet_rl.agents.policies import FlatLayout, OptionScorer, flat_layout
 from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.agents.trainer import build_env, build_model, env_choices, validate
@@ -243,6 +244,51 @@ def test_bad_prior_names_the_field(kwargs: dict, message: str) -> None:
     layout = FlatLayout(**flat_layout(p))
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         OptionScorer(layout, [8], [8], torch.nn.Tanh, **prior_kwargs(**kwargs))
+
+
+def test_generalist_trains_on_episodes_of_several_cells() -> None:
+    """env.mix=true: the sub-envs draw their (scenario, load) per episode; MaskablePPO
+    learns on them, with the network KPIs read from the scalar infos."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    cfg = tiny_cfg(
+        "maskable_ppo",
+        "small",
+        "env.mix=true",
+        "env.mix_scenarios=[small,medium]",
+        "env.mix_loads=[0.5,2.0]",
+        "agent.policy_kwargs.plan_prior=default",
+    )
+    params = make_params(cfg.scenario)
+    env = build_env(cfg, params)
+    model = build_model(cfg, env, params)
+    cells: set[tuple[str, float]] = set()
+
+    class Cells(BaseCallback):
+        def _on_step(self) -> bool:
+            cells.update((i["scenario"], i["load"]) for i in self.locals["infos"])
+            return True
+
+    logged: dict[str, float] = {}
+
+    class KPIs(NetworkKPICallback):
+        def _on_rollout_end(self) -> None:
+            if self._steps:
+                logged.update({k: v / self._steps for k, v in self._step_sums.items()})
+            super()._on_rollout_end()
+
+    model.learn(1500, callback=[KPIs(), Cells()])
+    assert len(cells) >= 3 and {s for s, _ in cells} == {"small", "medium"}
+    assert set(logged) == {
+        "edge_backlog_s",
+        "cloud_backlog_s",
+        "uplink_backlog_s",
+        "edge_utilization",
+    }
+    assert logged["edge_utilization"] > 0
+    bad = tiny_cfg("maskable_ppo", "small", "env.mix=true")
+    with pytest.raises(ConfigError, match=r"plan_prior=greedy_best_plan is invalid with env\.mix"):
+        build_model(bad, build_env(bad, params), params)
 
 
 @pytest.mark.parametrize("agent", AGENTS)

@@ -215,6 +215,37 @@ def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
     assert "2 x 2" in (out / "grid.md").read_text()
 
 
+def test_generalist_is_reported_beside_the_specialists(tmp_path: Path) -> None:
+    """A generalist (env.mix=true) and a specialist in one sweep folder: the
+    report labels the generalist's episodes apart, counts a cell evaluated twice
+    (its own eval/ and gainnet-evaluate's) once, and grades both agents."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    _ok(train_cli(sweep / "specialist", "maskable_ppo"))
+    gen = sweep / "generalist"
+    _ok(
+        train_cli(
+            gen,
+            "maskable_ppo",
+            "env.mix=true",
+            "env.mix_scenarios=[small]",
+            "env.mix_loads=[0.5,1.0]",
+            "agent.policy_kwargs.plan_prior=default",
+        )
+    )
+    _ok(run_cli("gainnet-evaluate", str(gen), "baselines=[]", "scenario.load=1.0"))
+    assert (gen / "eval_small_load1" / "episodes.csv").is_file()
+    rep = run_cli("gainnet-report", str(sweep), cwd=tmp_path)
+    _ok(rep)
+    with open(sweep / "report" / "report.csv") as f:
+        rows = {r["policy"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"agent:maskable_ppo", "agent:maskable_ppo_generalist", "greedy_utility"}
+    assert int(rows["agent:maskable_ppo_generalist"]["episodes"]) == 2  # not 4
+    with open(sweep / "report" / "grid.csv") as f:
+        agents = sorted(r["agent"] for r in csv.DictReader(f))
+    assert agents == ["maskable_ppo", "maskable_ppo_generalist"]
+
+
 def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
     res = run_cli("gainnet-report", str(tmp_path))
     assert res.returncode == 2

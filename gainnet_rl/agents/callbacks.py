@@ -49,11 +49,14 @@ EPISODE_KPIS = (
 STEP_KPIS = ("edge_backlog_s", "cloud_backlog_s", "uplink_backlog_s", "edge_utilization")
 
 
-def gainnet_vec_env(env: Any) -> GainNetSB3VecEnv:
-    """The GainNetSB3VecEnv under any VecEnv wrappers (VecNormalize, ...)."""
+def gainnet_vec_env(env: Any, required: bool = True) -> GainNetSB3VecEnv | None:
+    """The GainNetSB3VecEnv under any VecEnv wrappers (VecNormalize, ...); with
+    ``required=False``, None if there is none (the generalist's DummyVecEnv)."""
     while isinstance(env, VecEnvWrapper):
         env = env.venv
     if not isinstance(env, GainNetSB3VecEnv):
+        if not required:
+            return None
         raise TypeError(f"expected a GainNetSB3VecEnv under the wrappers, got {type(env)!r}")
     return env
 
@@ -73,10 +76,16 @@ class NetworkKPICallback(BaseCallback):
             m = info.get("episode_metrics")
             if m is not None:
                 self._episodes.append(m)
-        last = gainnet_vec_env(self.training_env).last_info
+        venv = gainnet_vec_env(self.training_env, required=False)
+        infos = self.locals.get("infos", ())
         for k in STEP_KPIS:
-            if k in last:
-                self._step_sums[k] += float(np.mean(last[k]))
+            if venv is not None:
+                if k in venv.last_info:
+                    self._step_sums[k] += float(np.mean(venv.last_info[k]))
+            else:  # scalar sub-envs: the per-step KPIs are in each info
+                vals = [i[k] for i in infos if k in i]
+                if vals:
+                    self._step_sums[k] += float(np.mean(vals))
         self._steps += 1
         return True
 

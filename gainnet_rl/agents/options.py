@@ -61,9 +61,24 @@ class EnvOptions:
     """VecNormalize observation clip, > 0"""
     clip_reward: float = 10.0
     """VecNormalize reward clip, > 0"""
+    mix: bool = False
+    """true: train a generalist, each sub-env drawing its (scenario, load) cell at random
+    per episode from mix_scenarios x mix_loads (GainNetMixEnv in SB3's DummyVecEnv); the
+    periodic and final evaluations stay on ``scenario``"""
+    mix_scenarios: list[str] = field(default_factory=lambda: ["small", "medium", "large"])
+    """env.mix: the scenarios drawn from (they must share max_edges and the plan catalog)"""
+    mix_loads: list[float] = field(default_factory=lambda: [0.5, 1.0, 1.5, 2.0])
+    """env.mix: the loads drawn from, each >= 0"""
 
     def __post_init__(self) -> None:
         _int("env.num_envs", self.num_envs, 1)
+        if self.mix:
+            if not self.mix_scenarios:
+                raise ConfigError("env.mix_scenarios=[] is invalid: must name >= 1 scenario")
+            if not self.mix_loads or any(not ld >= 0 for ld in self.mix_loads):
+                raise ConfigError(
+                    f"env.mix_loads={list(self.mix_loads)!r} is invalid: must be loads >= 0"
+                )
         _choice("env.observation", self.observation, OBSERVATION_MODES)
         _choice("env.normalize_reward", self.normalize_reward, ("auto", True, False))
         _choice("env.episode_end", self.episode_end, ("auto", "bootstrap", "terminal"))

@@ -34,9 +34,10 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat, make_output_format
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.utils import LinearSchedule, set_random_seed
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecNormalize
 
 from gainnet_rl.agents.baselines import best_fixed_plans
 from gainnet_rl.agents.callbacks import (
@@ -52,6 +53,7 @@ from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.agents.wrappers import TimeAwareTermination
 from gainnet_rl.envs.config import ConfigError, make_params
 from gainnet_rl.envs.engine import ACTION_MODES
+from gainnet_rl.envs.mixture import GainNetMixEnv
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation import runs
 from gainnet_rl.evaluation.comparison import evaluate_run
@@ -161,14 +163,18 @@ def env_choices(cfg: DictConfig) -> tuple[bool, str]:
 def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
     """The training VecEnv: GainNetSB3VecEnv (+ TimeAwareTermination, VecNormalize)."""
     norm_reward, episode_end = env_choices(cfg)
-    env: VecEnv = GainNetSB3VecEnv(
-        int(cfg.env.num_envs),
-        params,
-        action_mode=cfg.agent.action_mode,
-        observation=cfg.env.observation,
-        option_outcomes=bool(cfg.env.option_outcomes),
-        seed=train_seeds(cfg, session)[0],
-    )
+    env: VecEnv
+    if cfg.env.get("mix"):
+        env = mix_vec_env(cfg, params, session)
+    else:
+        env = GainNetSB3VecEnv(
+            int(cfg.env.num_envs),
+            params,
+            action_mode=cfg.agent.action_mode,
+            observation=cfg.env.observation,
+            option_outcomes=bool(cfg.env.option_outcomes),
+            seed=train_seeds(cfg, session)[0],
+        )
     if episode_end == "terminal":
         env = TimeAwareTermination(env)
     if cfg.env.normalize_obs or norm_reward:
@@ -180,6 +186,31 @@ def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
             clip_reward=float(cfg.env.clip_reward),
             gamma=float(cfg.agent.get("gamma", 0.99)),
         )
+    return env
+
+
+def mix_vec_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
+    """The generalist's training VecEnv (``env.mix=true``): ``env.num_envs``
+    GainNetMixEnv sub-envs in SB3's DummyVecEnv (Monitor-wrapped for the episode
+    returns), each drawing its (scenario, load) cell per episode. Sub-env i is
+    seeded ``seed * num_envs + i``, as the batched env's sub-envs."""
+    kw = {
+        "scenarios": [str(x) for x in cfg.env.mix_scenarios],
+        "loads": [float(x) for x in cfg.env.mix_loads],
+        "action_mode": str(cfg.agent.action_mode),
+        "observation": str(cfg.env.observation),
+        "option_outcomes": bool(cfg.env.option_outcomes),
+    }
+    probe = GainNetMixEnv(**kw)
+    for s, ld in probe.cells:
+        other = make_params(s, load=ld)
+        if flat_layout(other, kw["option_outcomes"]) != flat_layout(params, kw["option_outcomes"]):
+            raise ConfigError(
+                f"env.mix_scenarios has {s}, whose observation layout differs from "
+                f"scenario={params.name}'s: the evaluation scenario must be one the mix shares"
+            )
+    env = DummyVecEnv([lambda: Monitor(GainNetMixEnv(**kw)) for _ in range(int(cfg.env.num_envs))])
+    env.seed(train_seeds(cfg, session)[0])
     return env
 
 
@@ -218,7 +249,14 @@ def agent_kwargs(cfg: DictConfig, params: Params) -> dict[str, Any]:
             pk = dict(kw.get("policy_kwargs") or {})
             pk["layout"] = flat_layout(params, bool(cfg.env.option_outcomes))
             if pk.get("plan_prior") == "greedy_best_plan":
+                if cfg.env.get("mix"):
+                    raise ConfigError(
+                        "agent.policy_kwargs.plan_prior=greedy_best_plan is invalid with "
+                        "env.mix=true: its plans are searched per scenario; use default or null"
+                    )
                 pk["plan_prior"] = prior_plans(params)
+            elif pk.get("plan_prior") == "default":
+                pk["plan_prior"] = [int(params.default_plan)] * params.max_edges
             kw["policy_kwargs"] = pk
     return kw
 

@@ -1,9 +1,11 @@
 """``gainnet-report SWEEP_DIR``: aggregate a training sweep into a CSV and plots.
 
 Reads every run below SWEEP_DIR (a folder holding ``config.yaml`` and
-``eval/episodes.csv``, as ``gainnet-train -m ...`` writes them), pools the
-evaluation episodes per (scenario, load, policy) and writes into
-``SWEEP_DIR/report/`` (or ``--out``):
+``eval/episodes.csv``, as ``gainnet-train -m ...`` writes them, and any
+``eval_<scenario>_load<load>/`` folders ``gainnet-evaluate`` added to it: a
+generalist trained with ``env.mix=true`` is evaluated on every cell that way
+and reported as ``<agent>_generalist``), pools the evaluation episodes per
+(scenario, load, policy) and writes into ``SWEEP_DIR/report/`` (or ``--out``):
 
 - ``runs.csv``: one row per run and policy (the run's own means and CIs);
 - ``report.csv``: one row per scenario, load and policy: mean and 95% CI of
@@ -63,17 +65,32 @@ def find_runs(sweep_dir: Path) -> list[Path]:
     return sorted(set(runs))
 
 
-def _read_run(run: Path) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
+def eval_dirs(run: Path) -> list[Path]:
+    """A run's evaluation folders: ``eval/`` (written by gainnet-train), then the
+    ``eval_<scenario>_load<load>/`` ones of gainnet-evaluate (best/ model only)."""
+    extra = [
+        p.parent
+        for p in sorted(run.glob("eval_*_load*/episodes.csv"))
+        if p.parent.name.count("_") == 2  # not eval_<scenario>_load<load>_final
+    ]
+    return [run / "eval", *extra]
+
+
+def _read_run(
+    run: Path, folder: Path | None = None
+) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, str]]]:
     cfg = OmegaConf.load(run / CONFIG_FILE)
     info = {
         "run": str(run),
         "agent": str(cfg.agent.name),
+        "label": str(cfg.agent.name) + ("_generalist" if cfg.get("env", {}).get("mix") else ""),
         "scenario": str(cfg.scenario.name),
         "load": float(cfg.scenario.load),
         "seed": int(cfg.seed),
     }
-    summary = json.loads((run / "eval" / "summary.json").read_text())
-    with open(run / "eval" / "episodes.csv", newline="") as f:
+    folder = folder or run / "eval"
+    summary = json.loads((folder / "summary.json").read_text())
+    with open(folder / "episodes.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return info, summary, rows
 
@@ -98,18 +115,21 @@ def aggregate(
         lambda: defaultdict(list)
     )
     seen: set[tuple[str, float, str, str]] = set()
-    agents: set[str] = set()
-    for run in runs:
-        info, summary, rows = _read_run(run)
+    evaluated: set[tuple[str, str, float]] = set()
+    for run, folder in ((r, d) for r in runs for d in eval_dirs(r)):
+        info, summary, rows = _read_run(run, folder)
         agent = info["agent"]
-        agents.add(agent)
         # the evaluation may have been on another scenario/load than training
         scen, load = (
             str(summary.get("scenario", info["scenario"])),
             float(summary.get("load", info["load"])),
         )
+        if (info["run"], scen, load) in evaluated:
+            continue  # the same cell evaluated twice (eval/ and gainnet-evaluate's)
+        evaluated.add((info["run"], scen, load))
         for policy, summ in summary["summary"].items():
-            row = {**info, "eval_scenario": scen, "eval_load": load, "policy": policy}
+            name = info["label"] if policy == agent else policy
+            row = {**info, "eval_scenario": scen, "eval_load": load, "policy": name}
             for m in TABLE_METRICS:
                 if m in summ:
                     row[f"{m}_mean"] = summ[m]["mean"]
@@ -119,7 +139,7 @@ def aggregate(
         for r in rows:
             policy = r["policy"]
             is_agent = policy == agent
-            label = f"agent:{policy}" if is_agent else policy
+            label = f"agent:{info['label']}" if is_agent else policy
             run_key = info["run"] if is_agent else "baseline"
             rewards[(scen, load, label)].setdefault(run_key, {})[r["seed"]] = float(r["reward"])
             if not is_agent:
