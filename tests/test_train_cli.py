@@ -233,14 +233,26 @@ def test_generalist_is_reported_beside_the_specialists(tmp_path: Path) -> None:
             "agent.policy_kwargs.plan_prior=default",
         )
     )
-    _ok(run_cli("gainnet-evaluate", str(gen), "baselines=[]", "scenario.load=1.0"))
-    assert (gen / "eval_small_load1" / "episodes.csv").is_file()
+    res = run_cli(
+        "gainnet-evaluate", "-m", str(gen), "baselines=[]", "scenario.load=0.5,1.0", "episodes=2"
+    )
+    _ok(res)
+    assert res.stdout.count("gainnet-evaluate: ") == 2  # one line per job of the sweep
+    for cell in ("eval_small_load0.5", "eval_small_load1"):
+        assert (gen / cell / "episodes.csv").is_file()
+    bad = run_cli("gainnet-evaluate", "-m", str(gen), "out=a,b")
+    assert bad.returncode == 2 and "-m over out= is invalid" in bad.stderr
     rep = run_cli("gainnet-report", str(sweep), cwd=tmp_path)
     _ok(rep)
     with open(sweep / "report" / "report.csv") as f:
-        rows = {r["policy"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"agent:maskable_ppo", "agent:maskable_ppo_generalist", "greedy_utility"}
-    assert int(rows["agent:maskable_ppo_generalist"]["episodes"]) == 2  # not 4
+        rows = {(r["policy"], float(r["load"])): r for r in csv.DictReader(f)}
+    assert set(rows) == {
+        ("agent:maskable_ppo", 1.0),
+        ("agent:maskable_ppo_generalist", 1.0),
+        ("agent:maskable_ppo_generalist", 0.5),
+        ("greedy_utility", 1.0),
+    }
+    assert int(rows[("agent:maskable_ppo_generalist", 1.0)]["episodes"]) == 2  # not 4
     with open(sweep / "report" / "grid.csv") as f:
         agents = sorted(r["agent"] for r in csv.DictReader(f))
     assert agents == ["maskable_ppo", "maskable_ppo_generalist"]

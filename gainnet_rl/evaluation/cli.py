@@ -64,10 +64,12 @@ def sweep(overrides: Sequence[str]) -> list[list[str]]:
 
 
 def split_args(argv: Sequence[str], positional: str | None = None) -> tuple[list[str], bool, bool]:
-    """(overrides, multirun, help) of a command line; a bare first argument
-    becomes ``<positional>=<arg>`` when ``positional`` is given."""
+    """(overrides, multirun, help) of a command line; the first bare argument
+    (after any ``-m``/``--help``) becomes ``<positional>=<arg>`` when
+    ``positional`` is given."""
     overrides: list[str] = []
     multirun = show_help = False
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), -1)
     for i, a in enumerate(argv):
         if a in ("-m", "--multirun"):
             multirun = True
@@ -77,7 +79,7 @@ def split_args(argv: Sequence[str], positional: str | None = None) -> tuple[list
             raise ConfigError(
                 f"option {a!r} is unknown: options are key=value Hydra overrides, -m and --help"
             )
-        elif "=" not in a and positional is not None and i == 0:
+        elif "=" not in a and positional is not None and i == first:
             overrides.append(f"{positional}={a}")
         elif "=" not in a:
             raise ConfigError(f"argument {a!r} is invalid: must be a key=value override")

@@ -15,6 +15,7 @@ overrides (options typed in :class:`gainnet_rl.evaluation.options.EvaluateConfig
     gainnet-evaluate RUN_DIR scenario.load=1.5 scenario.network.backhaul_bps=2e8
     gainnet-evaluate run=RUN_DIR/checkpoints/step_000000500000 baselines=[]
     gainnet-evaluate my_ppo.zip scenario=medium                  # plain SB3 code's model
+    gainnet-evaluate -m RUN_DIR scenario=small,large scenario.load=0.5,2   # every cell, in turn
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from gainnet_rl.envs.config import ConfigError, load_scenario
 from gainnet_rl.evaluation import runs
-from gainnet_rl.evaluation.cli import help_text, split_args, typed_config
+from gainnet_rl.evaluation.cli import help_text, split_args, sweep, typed_config
 from gainnet_rl.evaluation.options import EvaluateConfig
 from gainnet_rl.evaluation.runs import ModelLoadError
 
@@ -58,15 +59,38 @@ def _split_scenario(overrides: list[str]) -> tuple[list[str], dict[str, Any], bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (2 on a bad argument or unreadable model)."""
+    """Run the CLI; returns the exit code (2 on a bad argument or unreadable model).
+    With ``-m``, one evaluation per combination of the swept values, in turn
+    (the first failing one's code is returned)."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         overrides, multirun, show_help = split_args(args, positional="run")
         if show_help:
             print(help_text("gainnet-evaluate", __doc__ or "", EvaluateConfig))
             return 0
+        jobs = sweep(overrides) if multirun else [overrides]
+        for key in ("run", "out"):
+            values = {o for job in jobs for o in job if o.startswith(f"{key}=")}
+            if len(values) > 1:
+                raise ConfigError(
+                    f"-m over {key}= is invalid: one model per call, one out folder per "
+                    "evaluation (sweep the scenario, its keys and the seeds)"
+                )
+    except ConfigError as exc:
+        print(f"gainnet-evaluate: {exc}", file=sys.stderr)
+        return 2
+    for job in jobs:
         if multirun:
-            raise ConfigError("-m is invalid for gainnet-evaluate: evaluate one model per call")
+            print(f"gainnet-evaluate: {' '.join(job)}", flush=True)
+        code = _evaluate(job)
+        if code:
+            return code
+    return 0
+
+
+def _evaluate(overrides: list[str]) -> int:
+    """One evaluation (one job of a sweep)."""
+    try:
         compose_ov, own, chosen = _split_scenario(overrides)
         opts = typed_config("evaluate", EvaluateConfig, compose_ov)
     except ConfigError as exc:
