@@ -28,9 +28,9 @@ common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
 GEN=$GRID_DIR/generalist/seed0
 .venv/bin/gainnet-train env.mix=true scenario=medium agent.policy_kwargs.plan_prior=default \
   "${common[@]}" "train.max_minutes=${GENERALIST_MINUTES:-$(awk "BEGIN{print 4 * $MIN}")}" "hydra.run.dir=$GEN" "$@"
+# each cell into $GEN/eval_<scenario>_load<load>/, which gainnet-report reads
 .venv/bin/gainnet-evaluate -m "run=$GEN" scenario=small,medium,large \
-  scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES" \
-  "hydra.sweep.dir=$GRID_DIR/generalist/evaluate"
+  scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES"
 .venv/bin/gainnet-train -m agent=sac scenario=small,medium,large scenario.load=1.0 \
   seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
 .venv/bin/gainnet-report "$GRID_DIR" --out docs/results/grid
