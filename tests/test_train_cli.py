@@ -172,6 +172,10 @@ def test_network_kpis_in_tensorboard(tmp_path: Path) -> None:
 
 
 def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
+    """Two specialists by -m and a generalist (env.mix=true) in one sweep folder:
+    the report pools the specialists' episodes, labels the generalist's apart,
+    counts a cell it evaluated twice (its own eval/ and gainnet-evaluate's)
+    once, and grades both agents."""
     sweep = tmp_path / "sweep"
     res = run_cli(
         "gainnet-train",
@@ -186,53 +190,9 @@ def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
     runs = sorted(p.parent.parent for p in sweep.rglob("eval/summary.json"))
     assert len(runs) == 2
     assert {json.loads((r / "status.json").read_text())["status"] for r in runs} == {"finished"}
-    rep = run_cli("gainnet-report", str(sweep), cwd=tmp_path)
-    _ok(rep)
-    out = sweep / "report"
-    with open(out / "report.csv") as f:
-        rows = list(csv.DictReader(f))
-    policies = {r["policy"] for r in rows}
-    assert policies == {"agent:maskable_ppo", "greedy_utility"}
-    agent_row = next(r for r in rows if r["policy"] == "agent:maskable_ppo")
-    assert int(agent_row["episodes"]) == 4  # 2 seeds x 2 training runs, pooled
-    base_row = next(r for r in rows if r["policy"] == "greedy_utility")
-    assert int(base_row["episodes"]) == 2  # identical in both runs: counted once
-    for png in (
-        "reward_vs_load.png",
-        "deadline_met_ratio_vs_load.png",
-        "p95_latency_s_vs_load.png",
-    ):
-        assert (out / png).stat().st_size > 1000
-    with open(out / "grid.csv") as f:
-        (cell,) = list(csv.DictReader(f))  # one cell, one agent
-    assert cell["agent"] == "maskable_ppo" and cell["best_baseline"] == "greedy_utility"
-    assert (int(cell["training_seeds"]), int(cell["episodes"])) == (2, 2)
-    lo, p, hi = (
-        float(cell[k]) for k in ("p_improvement_low", "p_improvement", "p_improvement_high")
-    )
-    assert 0.0 <= lo <= p <= hi <= 1.0
-    assert cell["verdict"] in {"won", "lost", "tied (at or above)", "tied (below)"}
-    assert "2 x 2" in (out / "grid.md").read_text()
-
-
-def test_generalist_is_reported_beside_the_specialists(tmp_path: Path) -> None:
-    """A generalist (env.mix=true) and a specialist in one sweep folder: the
-    report labels the generalist's episodes apart, counts a cell evaluated twice
-    (its own eval/ and gainnet-evaluate's) once, and grades both agents."""
-    sweep = tmp_path / "sweep"
-    sweep.mkdir()
-    _ok(train_cli(sweep / "specialist", "maskable_ppo"))
     gen = sweep / "generalist"
-    _ok(
-        train_cli(
-            gen,
-            "maskable_ppo",
-            "env.mix=true",
-            "env.mix_scenarios=[small]",
-            "env.mix_loads=[0.5,1.0]",
-            "agent.policy_kwargs.plan_prior=default",
-        )
-    )
+    mix = ("env.mix=true", "env.mix_scenarios=[small]", "env.mix_loads=[0.5,1.0]")
+    _ok(train_cli(gen, "maskable_ppo", *mix, "agent.policy_kwargs.plan_prior=default"))
     res = run_cli(
         "gainnet-evaluate", "-m", str(gen), "baselines=[]", "scenario.load=0.5,1.0", "episodes=2"
     )
@@ -244,7 +204,8 @@ def test_generalist_is_reported_beside_the_specialists(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "-m over out= is invalid" in bad.stderr
     rep = run_cli("gainnet-report", str(sweep), cwd=tmp_path)
     _ok(rep)
-    with open(sweep / "report" / "report.csv") as f:
+    out = sweep / "report"
+    with open(out / "report.csv") as f:
         rows = {(r["policy"], float(r["load"])): r for r in csv.DictReader(f)}
     assert set(rows) == {
         ("agent:maskable_ppo", 1.0),
@@ -252,10 +213,28 @@ def test_generalist_is_reported_beside_the_specialists(tmp_path: Path) -> None:
         ("agent:maskable_ppo_generalist", 0.5),
         ("greedy_utility", 1.0),
     }
+    # 2 seeds x 2 training runs, pooled
+    assert int(rows[("agent:maskable_ppo", 1.0)]["episodes"]) == 4
     assert int(rows[("agent:maskable_ppo_generalist", 1.0)]["episodes"]) == 2  # not 4
-    with open(sweep / "report" / "grid.csv") as f:
-        agents = sorted(r["agent"] for r in csv.DictReader(f))
-    assert agents == ["maskable_ppo", "maskable_ppo_generalist"]
+    assert int(rows[("greedy_utility", 1.0)]["episodes"]) == 2  # identical in every run: once
+    for png in (
+        "reward_vs_load.png",
+        "deadline_met_ratio_vs_load.png",
+        "p95_latency_s_vs_load.png",
+    ):
+        assert (out / png).stat().st_size > 1000
+    with open(out / "grid.csv") as f:
+        cells = {r["agent"]: r for r in csv.DictReader(f)}  # one cell (with baselines), two agents
+    assert sorted(cells) == ["maskable_ppo", "maskable_ppo_generalist"]
+    cell = cells["maskable_ppo"]
+    assert cell["best_baseline"] == "greedy_utility"
+    assert (int(cell["training_seeds"]), int(cell["episodes"])) == (2, 2)
+    lo, p, hi = (
+        float(cell[k]) for k in ("p_improvement_low", "p_improvement", "p_improvement_high")
+    )
+    assert 0.0 <= lo <= p <= hi <= 1.0
+    assert cell["verdict"] in {"won", "lost", "tied (at or above)", "tied (below)"}
+    assert "2 x 2" in (out / "grid.md").read_text()
 
 
 def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
