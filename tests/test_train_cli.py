@@ -29,7 +29,14 @@ TINY = [
     "evaluate.baselines=[greedy_utility]",
 ]
 TINY_AGENT = {
-    "maskable_ppo": ["agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1"],
+    # plumbing tests: the plan prior on the default plan, not greedy_best_plan's (its
+    # search would run in every CLI call; tests/test_agents.py checks that prior)
+    "maskable_ppo": [
+        "agent.n_steps=32",
+        "agent.batch_size=64",
+        "agent.n_epochs=1",
+        "agent.policy_kwargs.plan_prior=default",
+    ],
     "ppo": ["agent.n_steps=32", "agent.batch_size=64", "agent.n_epochs=1"],
     "sac": [
         "agent.learning_starts=64",
@@ -192,7 +199,7 @@ def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
     assert {json.loads((r / "status.json").read_text())["status"] for r in runs} == {"finished"}
     gen = sweep / "generalist"
     mix = ("env.mix=true", "env.mix_scenarios=[small]", "env.mix_loads=[0.5,1.0]")
-    _ok(train_cli(gen, "maskable_ppo", *mix, "agent.policy_kwargs.plan_prior=default"))
+    _ok(train_cli(gen, "maskable_ppo", *mix))
     res = run_cli(
         "gainnet-evaluate", "-m", str(gen), "baselines=[]", "scenario.load=0.5,1.0", "episodes=2"
     )
