@@ -190,10 +190,8 @@ def build_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
 
 
 def mix_vec_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
-    """The generalist's training VecEnv (``env.mix=true``): ``env.num_envs``
-    GainNetMixEnv sub-envs in SB3's DummyVecEnv (Monitor-wrapped for the episode
-    returns), each drawing its (scenario, load) cell per episode. Sub-env i is
-    seeded ``seed * num_envs + i``, as the batched env's sub-envs."""
+    """``env.mix=true``: ``env.num_envs`` Monitor-wrapped GainNetMixEnv sub-envs
+    (cell drawn per episode) in a DummyVecEnv, sub-env i seeded seed * N + i."""
     kw = {
         "scenarios": [str(x) for x in cfg.env.mix_scenarios],
         "loads": [float(x) for x in cfg.env.mix_loads],
@@ -215,9 +213,8 @@ def mix_vec_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
 
 
 def prior_plans(params: Params) -> list[int]:
-    """greedy_best_plan's fixed plan per edge (searched on its own seeds, disjoint
-    from every evaluation seed), padded to ``max_edges`` with the default plan:
-    the plan prior of a residual option-scoring policy."""
+    """greedy_best_plan's plan per edge (its own search seeds), padded to max_edges
+    with the default plan: the plan prior of a residual option-scoring policy."""
     plans = [int(k) for k in best_fixed_plans(params)]
     return plans + [int(params.default_plan)] * (params.max_edges - len(plans))
 
