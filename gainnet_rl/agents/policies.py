@@ -322,6 +322,23 @@ class _OptionScoringMixin:
 
     layout: FlatLayout
 
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        observation_space,
+        action_space,
+        lr_schedule,
+        *,
+        layout,
+        reward_prior=0.0,
+        plan_prior=None,
+        plan_prior_logit=0.0,
+        **kwargs,
+    ):
+        check_box(observation_space)
+        self.layout = FlatLayout(**layout)
+        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
     def _build_mlp_extractor(self) -> None:
         sizes = arch(self.net_arch)  # type: ignore[attr-defined]
         if self.features_dim != self.layout.obs_dim:  # type: ignore[attr-defined]
@@ -394,40 +411,6 @@ def check_box(observation_space: spaces.Space) -> None:
 class OptionScoringPolicy(_OptionScoringMixin, ActorCriticPolicy):
     """PPO actor-critic with the option scorer (see the module docstring)."""
 
-    def __init__(  # type: ignore[no-untyped-def]
-        self,
-        observation_space,
-        action_space,
-        lr_schedule,
-        *,
-        layout,
-        reward_prior=0.0,
-        plan_prior=None,
-        plan_prior_logit=0.0,
-        **kwargs,
-    ):
-        check_box(observation_space)
-        self.layout = FlatLayout(**layout)
-        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
 
 class MaskableOptionScoringPolicy(_OptionScoringMixin, MaskableActorCriticPolicy):
     """MaskablePPO actor-critic with the option scorer (see the module docstring)."""
-
-    def __init__(  # type: ignore[no-untyped-def]
-        self,
-        observation_space,
-        action_space,
-        lr_schedule,
-        *,
-        layout,
-        reward_prior=0.0,
-        plan_prior=None,
-        plan_prior_logit=0.0,
-        **kwargs,
-    ):
-        check_box(observation_space)
-        self.layout = FlatLayout(**layout)
-        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
