@@ -199,8 +199,7 @@ def mix_vec_env(cfg: DictConfig, params: Params, session: int = 0) -> VecEnv:
         "observation": str(cfg.env.observation),
         "option_outcomes": bool(cfg.env.option_outcomes),
     }
-    probe = GainNetMixEnv(**kw)
-    for s, ld in probe.cells:
+    for s, ld in ((s, ld) for s in kw["scenarios"] for ld in kw["loads"]):
         other = make_params(s, load=ld)
         if flat_layout(other, kw["option_outcomes"]) != flat_layout(params, kw["option_outcomes"]):
             raise ConfigError(
