@@ -229,6 +229,31 @@ def test_a_dominant_prior_reproduces_greedy_best_plan() -> None:
     assert np.abs(plain["reward"] - greedy["reward"]).max() > 0.5
 
 
+PRIOR_KEYS = ("reward_prior", "plan_prior", "plan_prior_logit")
+
+
+def test_sac_prior_reproduces_greedy_best_plan() -> None:
+    """SAC's actor takes the same residual prior, inside its bounded mean
+    scores: untrained, its deterministic scores rank the options by expected
+    reward and put the searched plan first, so it plays greedy_best_plan's
+    episodes (to within the near-zero learned part); without it, not."""
+    from gainnet_rl.agents.baselines import GreedyBestPlan
+
+    params = make_params("small")
+    seeds = [1000, 1001, 1002]
+    greedy = evaluate(lambda e: GreedyBestPlan(e), params, seeds)
+    for prior, close in (((1.0, "greedy_best_plan", 1.5), True), ((0.0, "null", 0.0), False)):
+        cfg = tiny_cfg(
+            "sac",
+            "small",
+            *(f"+agent.policy_kwargs.{k}={v}" for k, v in zip(PRIOR_KEYS, prior, strict=True)),
+        )
+        model = build_model(cfg, build_env(cfg, params), params)
+        res = evaluate(lambda e, m=model: runs.LearnedPolicy(m), params, seeds, "continuous")
+        gap = np.abs(res["reward"] - greedy["reward"]).max()
+        assert (gap < 0.1) if close else (gap > 0.5), (prior, gap)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -42,8 +42,9 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
             "policy",
             "kind",
             "load",
-            "n",
-            *(f"{m}_{s}" for m in figures.QOS_METRICS for s in ("mean", "ci_low", "ci_high")),
+            "seeds",
+            "episodes",
+            *(f"{m}_{s}" for m in figures.QOS_METRICS for s in ("iqm", "ci_low", "ci_high")),
         },
         set(),
     ),
@@ -54,8 +55,8 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
             "w_cloud_cost_multiplier",
             "w_cloud_cost",
             "weight_dependent",
-            "mean_quality_mean",
-            "cloud_cost_usd_mean",
+            "mean_quality_iqm",
+            "cloud_cost_usd_iqm",
             "pareto",
         },
         set(),
@@ -125,6 +126,24 @@ def test_trace_counts_every_request_once(scenario, overrides, make) -> None:
     served, finished = tr["served"].sum(1), tr["served"].sum(1) + tr["dropped"].sum(1)
     np.testing.assert_allclose(tr["quality"].sum(1) / served, ev["mean_quality"], rtol=1e-9)
     np.testing.assert_allclose(tr["met"].sum(1) / finished, ev["deadline_met_ratio"], rtol=1e-9)
+
+
+def test_cell_stat_is_the_iqm_with_an_interval_inside_the_scores() -> None:
+    from gainnet_rl.studies.case_study.measure import cell_stat
+
+    rng = np.random.default_rng(0)
+    # ratios near 1: a Student-t interval over 3 seed means would cross 1
+    per_seed = [np.clip(rng.normal(0.97, 0.05, 20), 0, 1) for _ in range(3)]
+    per_seed[0][5] = 1.0
+    iqm, lo, hi, over = cell_stat(per_seed)
+    x = np.sort(np.concatenate(per_seed))
+    assert iqm == pytest.approx(x[15:45].mean())  # 25% trimmed from each end
+    assert 0.0 <= x[0] <= lo <= iqm <= hi <= x[-1] <= 1.0
+    assert over == "3 seeds x 20 episodes"
+    # an episode with no value (NaN) is left out for every seed, pairing kept
+    per_seed[1][3] = np.nan
+    assert cell_stat(per_seed)[3] == "3 seeds x 19 episodes"
+    assert np.isnan(cell_stat([np.array([0.5])])[1])
 
 
 def test_trace_attributes_events_to_their_frame(monkeypatch) -> None:
@@ -282,6 +301,10 @@ def test_tiny_study_end_to_end_and_reuse(tmp_path, monkeypatch) -> None:
     assert {r["policy"] for r in curves} >= set(HEURISTICS)
     qos = _rows(out / "qos_vs_load.csv")
     assert {float(r["load"]) for r in qos} == set(case_study.BUDGETS["tiny"].loads)
+    for r in qos:  # a ratio's interval stays inside [0, 1]
+        for m in ("deadline_met_ratio", "mean_quality"):
+            lo, iqm, hi = (float(r[f"{m}_{s}"]) for s in ("ci_low", "iqm", "ci_high"))
+            assert 0.0 <= lo <= iqm <= hi <= 1.0, (r["policy"], m, lo, iqm, hi)
     assert {r["condition"] for r in _rows(out / "robustness.csv")} == {
         "none",
         "outage",

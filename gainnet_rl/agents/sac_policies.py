@@ -19,6 +19,7 @@ from gainnet_rl.agents.policies import (
     FlatLayout,
     OptionScorer,
     check_box,
+    prior_kwargs,
 )
 
 
@@ -26,11 +27,22 @@ class OptionScoringActor(Actor):
     """SAC actor whose mean scores come from the option scorer; log-std from a
     second scorer (so exploration noise is per option too)."""
 
-    def __init__(self, *args: Any, layout: FlatLayout, scorer_arch: list[int], **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        layout: FlatLayout,
+        scorer_arch: list[int],
+        prior: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         act = self.activation_fn
-        # fill 0: the scores of actions that are no option stay unsaturated
-        self.mu_scorer = OptionScorer(layout, list(self.net_arch), scorer_arch, act, fill=0.0)
+        # fill 0: the scores of actions that are no option stay unsaturated;
+        # the residual prior (prior_kwargs) goes into the mean scores, inside
+        # their MEAN_BOUND: keep its logits within about +-2
+        self.mu_scorer = OptionScorer(
+            layout, list(self.net_arch), scorer_arch, act, fill=0.0, **(prior or {})
+        )
         self.std_scorer = OptionScorer(layout, [], [32], act, fill=0.0)
         # Replace the generic heads; latent_pi is unused.
         self.latent_pi = nn.Identity()
@@ -132,9 +144,12 @@ class OptionCritic(ContinuousCritic):
 class OptionScoringSACPolicy(SACPolicy):
     """SAC policy with the option-scoring actor (continuous action mode).
 
-    Extra keyword arguments ``layout`` and ``critic_temperature`` (softmax
-    temperature of :class:`OptionCritic`'s actor gradient); ``net_arch`` may
-    be a list or ``{"pi", "scorer", "qf"}``.
+    Extra keyword arguments ``layout``, ``critic_temperature`` (softmax
+    temperature of :class:`OptionCritic`'s actor gradient) and the actor's
+    residual prior (``reward_prior``, ``plan_prior``, ``plan_prior_logit``:
+    :func:`gainnet_rl.agents.policies.prior_kwargs`; its logits pass through
+    the mean's bound, MEAN_BOUND = 2, so keep them within about +-2);
+    ``net_arch`` may be a list or ``{"pi", "scorer", "qf"}``.
     """
 
     def __init__(  # type: ignore[no-untyped-def]
@@ -148,10 +163,14 @@ class OptionScoringSACPolicy(SACPolicy):
         critic_reward_skip: bool = False,
         critic_value_bound: float | None = None,
         critic_dueling: bool = False,
+        reward_prior: float = 0.0,
+        plan_prior: Any = None,
+        plan_prior_logit: float = 0.0,
         **kwargs,
     ):
         check_box(observation_space)
         self.layout = FlatLayout(**layout)
+        self.prior = prior_kwargs(reward_prior, plan_prior, plan_prior_logit)
         self.critic_temperature = float(critic_temperature)
         self.critic_reward_skip = bool(critic_reward_skip)
         self.critic_value_bound = critic_value_bound
@@ -168,7 +187,7 @@ class OptionScoringSACPolicy(SACPolicy):
     def make_actor(self, features_extractor: Any = None) -> Actor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         return OptionScoringActor(
-            **actor_kwargs, layout=self.layout, scorer_arch=self.scorer_arch
+            **actor_kwargs, layout=self.layout, scorer_arch=self.scorer_arch, prior=self.prior
         ).to(self.device)
 
     def make_critic(self, features_extractor: Any = None) -> ContinuousCritic:
@@ -190,6 +209,7 @@ class OptionScoringSACPolicy(SACPolicy):
         data["critic_reward_skip"] = self.critic_reward_skip
         data["critic_value_bound"] = self.critic_value_bound
         data["critic_dueling"] = self.critic_dueling
+        data.update(self.prior)
         if isinstance(data.get("net_arch"), dict):
             data["net_arch"] = {**data["net_arch"], "scorer": self.scorer_arch}
         else:

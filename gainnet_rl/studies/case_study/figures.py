@@ -15,7 +15,7 @@ from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.params import Params
 from gainnet_rl.io import save_fig, write_csv
-from gainnet_rl.studies.case_study.measure import Policy, agent_stat, baseline, stat
+from gainnet_rl.studies.case_study.measure import Policy, baseline, cell_stat, stat
 from gainnet_rl.studies.case_study.plan import CaseStudy, CaseStudyError
 
 
@@ -169,9 +169,10 @@ def qos_vs_load(
     log: Callable[[str], None] = print,
 ) -> dict[tuple[str, float], list[dict[str, np.ndarray]]]:
     """``qos_vs_load.png/.csv``: deadline-met ratio, mean quality and p95
-    latency (s) against the load (arrival-rate multiplier). Agents: mean over
-    training seeds of each seed's episode mean, 95% CI over seeds; baselines:
-    95% CI over episodes. Returns the raw results {(policy, load): [per seed]}."""
+    latency (s) against the load (arrival-rate multiplier): the IQM of each
+    policy over its training seeds x episodes (a baseline: its episodes) with
+    the stratified bootstrap 95% interval (:func:`cell_stat`). Returns the
+    raw results {(policy, load): [per seed]}."""
     raw: dict[tuple[str, float], list[dict[str, np.ndarray]]] = {}
     for load in loads:
         t0 = time.time()
@@ -190,12 +191,9 @@ def qos_vs_load(
             res = raw[(name, load)]
             row: dict[str, Any] = {"policy": name, "kind": kind, "load": load}
             for m in (*QOS_METRICS, *QOS_EXTRA):
-                if kind == "agent":
-                    mean, lo, hi, n, over = agent_stat([r[m] for r in res])
-                else:
-                    (mean, lo, hi), n, over = stat(res[0][m]), len(seeds), "episodes"
-                row.update({f"{m}_mean": mean, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
-            row.update(n=n, ci_over=over, episodes_per_policy=len(seeds))
+                iqm, lo, hi, over = cell_stat([r[m] for r in res])
+                row.update({f"{m}_iqm": iqm, f"{m}_ci_low": lo, f"{m}_ci_high": hi})
+            row.update(seeds=len(res), episodes=len(seeds), ci_over=over)
             rows.append(row)
     write_csv(out / "qos_vs_load.csv", rows)
 
@@ -212,7 +210,7 @@ def qos_vs_load(
         for name in names:
             pts = [r for r in rows if r["policy"] == name]
             x = np.array([r["load"] for r in pts])
-            y = np.array([r[f"{m}_mean"] for r in pts])
+            y = np.array([r[f"{m}_iqm"] for r in pts])
             err = np.nan_to_num(
                 np.stack(
                     [y - [r[f"{m}_ci_low"] for r in pts], [r[f"{m}_ci_high"] for r in pts] - y]
@@ -235,8 +233,8 @@ def qos_vs_load(
         ax.grid(alpha=0.3)
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.suptitle(
-        f"{case.name}: QoS against load ({len(seeds)} episodes per policy and load; "
-        "agents: 95% CI over training seeds)",
+        f"{case.name}: QoS against load (IQM, stratified bootstrap 95% CI over training "
+        f"seeds x {len(seeds)} episodes per policy and load)",
         fontsize=10,
     )
     save_fig(fig, out / "qos_vs_load.png")
@@ -270,14 +268,16 @@ def cost_quality(
     baselines, which score options with the env's reward model, at every
     weight (one point if their results do not change with it); the agents
     trained at the default weight (one point per seed); agents trained at
-    other weights (full mode). The Pareto front spans every point."""
+    other weights (full mode). Each point: the IQM of the episodes' mean
+    quality and cost, with its bootstrap 95% interval in the CSV. The Pareto
+    front spans every point."""
     w0 = float(scenario["reward"]["w_cloud_cost"])
     rows: list[dict[str, Any]] = []
 
     def row(
         policy: str, kind: str, seed: Any, mult: float, res: Mapping[str, np.ndarray], dep: Any
     ):
-        q, c = stat(res["mean_quality"]), stat(res["cloud_cost_usd"])
+        q, c = cell_stat([res["mean_quality"]]), cell_stat([res["cloud_cost_usd"]])
         rows.append(
             {
                 "policy": policy,
@@ -286,10 +286,10 @@ def cost_quality(
                 "w_cloud_cost_multiplier": mult,
                 "w_cloud_cost": mult * w0,
                 "weight_dependent": dep,
-                "mean_quality_mean": q[0],
+                "mean_quality_iqm": q[0],
                 "mean_quality_ci_low": q[1],
                 "mean_quality_ci_high": q[2],
-                "cloud_cost_usd_mean": c[0],
+                "cloud_cost_usd_iqm": c[0],
                 "cloud_cost_usd_ci_low": c[1],
                 "cloud_cost_usd_ci_high": c[2],
                 "reward_mean": float(np.mean(res["reward"])),
@@ -323,8 +323,8 @@ def cost_quality(
         res = p.evaluate(make_params(p.scenario), seeds)
         row(f"{p.name} trained at w_cloud x{mult:g}", "agent_cost_weight", p.seed, mult, res, "-")
     front = pareto(
-        np.array([r["cloud_cost_usd_mean"] for r in rows]),
-        np.array([r["mean_quality_mean"] for r in rows]),
+        np.array([r["cloud_cost_usd_iqm"] for r in rows]),
+        np.array([r["mean_quality_iqm"] for r in rows]),
     )
     for r, f in zip(rows, front, strict=True):
         r["pareto"] = bool(f)
@@ -338,8 +338,8 @@ def cost_quality(
     for label in labels:
         pts = [r for r in rows if r["policy"] == label]
         kind = pts[0]["kind"]
-        x = [r["cloud_cost_usd_mean"] for r in pts]
-        y = [r["mean_quality_mean"] for r in pts]
+        x = [r["cloud_cost_usd_iqm"] for r in pts]
+        y = [r["mean_quality_iqm"] for r in pts]
         text = label
         if kind == "baseline" and pts[0]["weight_dependent"] is False:
             text += " (independent of w_cloud_cost)"
@@ -361,21 +361,21 @@ def cost_quality(
         if kind == "baseline" and len(pts) > 1:
             at: dict[tuple[float, float], list[str]] = {}  # weights that give the same point
             for r in pts:
-                xy = (r["cloud_cost_usd_mean"], r["mean_quality_mean"])
+                xy = (r["cloud_cost_usd_iqm"], r["mean_quality_iqm"])
                 at.setdefault(xy, []).append(f"{r['w_cloud_cost_multiplier']:g}")
             for xy, ms in at.items():
                 ax.annotate(
                     "x" + ",".join(ms), xy, fontsize=6, xytext=(3, 3), textcoords="offset points"
                 )
-    fx = np.array([r["cloud_cost_usd_mean"] for r in rows])[front]
-    fy = np.array([r["mean_quality_mean"] for r in rows])[front]
+    fx = np.array([r["cloud_cost_usd_iqm"] for r in rows])[front]
+    fy = np.array([r["mean_quality_iqm"] for r in rows])[front]
     order = np.argsort(fx)
     ax.step(fx[order], fy[order], where="post", color="k", lw=1.0, alpha=0.6, label="Pareto front")
     ax.set_xlabel("cloud cost per episode ($)")
     ax.set_ylabel(case.quality_label)
     ax.set_title(
         f"{case.name}: quality against cloud cost as reward.w_cloud_cost varies\n"
-        f"(multiples of the scenario's {w0:g} per $; {len(seeds)} episodes per point)",
+        f"(multiples of the scenario's {w0:g} per $; IQM of {len(seeds)} episodes per point)",
         fontsize=9,
     )
     grid_and_legend_right(ax)

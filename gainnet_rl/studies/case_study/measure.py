@@ -1,8 +1,12 @@
 """The study's policies (trained agents and baselines) and what it measures of them.
 
 Every number goes through the one evaluation path
-(:func:`gainnet_rl.evaluation.rollout.evaluate` and ``trace``); the statistics
-are Student-t 95% intervals (:func:`gainnet_rl.evaluation.tables.summarize`).
+(:func:`gainnet_rl.evaluation.rollout.evaluate` and ``trace``). A setting's
+number (a policy at a load, a cost weight, in the table) is the interquartile
+mean over training seeds x evaluation episodes with rliable's stratified
+bootstrap 95% interval (:func:`cell_stat`, as the grid's report), which lies
+inside the scores' range (a ratio's inside [0, 1]); curves over training
+steps or frames are mean and Student-t 95% interval (:func:`stat`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation import runs as run_files
 from gainnet_rl.evaluation.rollout import evaluate, trace
+from gainnet_rl.evaluation.stats import iqm_interval
 from gainnet_rl.evaluation.tables import summarize
 
 
@@ -79,16 +84,20 @@ def stat(x: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
     return s["mean"], s["ci_low"], s["ci_high"]
 
 
-def agent_stat(per_seed: Sequence[np.ndarray]) -> tuple[float, float, float, int, str]:
-    """Mean and 95% CI of an agent's metric: over training seeds (the mean of
-    each seed's episodes) when there are >= 2, else over the one seed's episodes.
-    Returns (mean, low, high, n, what n counts)."""
-    if len(per_seed) >= 2:
-        m, lo, hi = stat([float(np.mean(x)) for x in per_seed])
-        return m, lo, hi, len(per_seed), "training seeds"
-    x = np.asarray(per_seed[0], dtype=float)
-    m, lo, hi = stat(x)
-    return m, lo, hi, x.size, "episodes"
+def cell_stat(per_seed: Sequence[np.ndarray]) -> tuple[float, float, float, str]:
+    """(IQM, 95% low, high, what it is over) of one metric of a policy in one
+    setting: ``per_seed`` holds each training seed's per-episode values (a
+    baseline: one array), all on the same evaluation episodes. The IQM over
+    seeds x episodes and its stratified bootstrap interval (rliable:
+    :func:`gainnet_rl.evaluation.stats.iqm_interval`). Episodes with no value
+    (NaN: the p95 latency of an episode that served nothing) are left out for
+    every seed; fewer than 2 left: NaN bounds."""
+    x = np.stack([np.asarray(a, dtype=float) for a in per_seed])
+    x = x[:, np.all(np.isfinite(x), axis=0)]
+    over = f"{x.shape[0]} seeds x {x.shape[1]} episodes"
+    if x.shape[1] < 2:
+        return float(np.mean(x)) if x.size else math.nan, math.nan, math.nan, over
+    return (*iqm_interval(x), over)
 
 
 def event_conditions(params: Params) -> dict[str, list[dict[str, Any]]]:

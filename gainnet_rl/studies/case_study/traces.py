@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from gainnet_rl.envs.params import Params
-from gainnet_rl.evaluation.comparison import beats
+from gainnet_rl.evaluation.stats import probability_of_improvement, verdict
 from gainnet_rl.evaluation.tables import format_table, summarize
 from gainnet_rl.io import atomic_write_text, save_fig, write_csv
 from gainnet_rl.studies.case_study.figures import (
@@ -20,7 +20,7 @@ from gainnet_rl.studies.case_study.figures import (
     policy_colors,
     pyplot,
 )
-from gainnet_rl.studies.case_study.measure import CONDITION_TITLES, agent_stat, stat
+from gainnet_rl.studies.case_study.measure import CONDITION_TITLES, cell_stat, stat
 from gainnet_rl.studies.case_study.plan import CaseStudy
 
 
@@ -185,22 +185,29 @@ def table(
     head = (
         f"{case.name}: scenario={params.name} load={params.load:g}, {len(seeds)} episodes per "
         f"policy and seed (seeds {seeds[0]}..{seeds[-1]}); agents: best model of each training "
-        "seed, episodes pooled; mean ± 95% CI half-width (the verdicts below: the agent's CI over "
-        "its training seeds)"
+        "seed, episodes pooled; mean ± 95% CI half-width (Student t). The verdicts below: "
+        "reward IQM [stratified bootstrap 95% CI] over training seeds x episodes (rliable) "
+        "against the best baseline's, and the probability of improvement over it"
     )
-    labels = {name: f"{name} ({len(results[name])} seeds)" for name in agents}
-    base = {k: v for k, v in summary.items() if k not in labels.values()}
+    cells = {name: cell_stat([r["reward"] for r in res]) for name, res in results.items()}
+    rest = [k for k in results if k not in agents]
+    best = max(rest, key=lambda k: cells[k][0])
     verdicts = []
-    for name, label in labels.items():
-        # the agent's CI over its training seeds (each seed's mean reward), when it has several
-        m, lo, hi, n, over = agent_stat([r["reward"] for r in results[name]])
-        agent = {"reward": {"mean": m, "ci_low": lo, "ci_high": hi}}
-        lost = [k for k, ok in beats({label: agent, **base}, label).items() if not ok]
-        ci = f"95% CI over {n} {over}: [{lo:.2f}, {hi:.2f}]"
+    for name in agents:
+        a, b = cells[name], cells[best]
+        p, p_lo, p_hi = probability_of_improvement(
+            np.stack([r["reward"] for r in results[name]]), np.stack([results[best][0]["reward"]])
+        )
+        below = [k for k in rest if not a[1] > cells[k][2]]
         verdicts.append(
-            f"{name}: mean episode reward above every baseline's 95% CI ({ci})"
-            if not lost
-            else f"{name}: reward CI ({ci}) not entirely above: {', '.join(lost)}"
+            f"{name}: {verdict(a[:3], b[:3])} against {best} (the best baseline): "
+            f"{a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] ({a[3]}) vs {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}]; "
+            f"P(improvement) {p:.2f} [{p_lo:.2f}, {p_hi:.2f}]; "
+            + (
+                "interval above every baseline's"
+                if not below
+                else f"interval not entirely above: {', '.join(below)}"
+            )
         )
     text = "\n".join([head, "", format_table(summary), "", *verdicts]) + "\n"
     atomic_write_text(out / "table.md", text)
