@@ -143,6 +143,7 @@ def test_cell_stat_is_the_iqm_with_an_interval_inside_the_scores() -> None:
     # an episode with no value (NaN) is left out for every seed, pairing kept
     per_seed[1][3] = np.nan
     assert cell_stat(per_seed)[3] == "3 seeds x 19 episodes"
+    assert cell_stat(per_seed[:1])[3] == "20 episodes"  # a baseline's one row
     assert np.isnan(cell_stat([np.array([0.5])])[1])
 
 

@@ -94,7 +94,7 @@ def cell_stat(per_seed: Sequence[np.ndarray]) -> tuple[float, float, float, str]
     every seed; fewer than 2 left: NaN bounds."""
     x = np.stack([np.asarray(a, dtype=float) for a in per_seed])
     x = x[:, np.all(np.isfinite(x), axis=0)]
-    over = f"{x.shape[0]} seeds x {x.shape[1]} episodes"
+    over = f"{x.shape[0]} seeds x {x.shape[1]} episodes" if len(x) > 1 else f"{x.shape[1]} episodes"
     if x.shape[1] < 2:
         return float(np.mean(x)) if x.size else math.nan, math.nan, math.nan, over
     return (*iqm_interval(x), over)
