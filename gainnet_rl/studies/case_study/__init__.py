@@ -1,6 +1,6 @@
 """``gainnet-case-study CASE``: train, evaluate and plot one case study end to end.
 
-    gainnet-case-study medical_summarization            # full: ~1 h on 2 cores
+    gainnet-case-study medical_summarization            # full: ~45 min on 2 cores
     gainnet-case-study vehicular --quick                # a few minutes, to try it out
     gainnet-case-study vehicular --out DIR --jobs 2 --force
     gainnet-case-study vehicular --quick --launcher ray_local   # the sweeps on a local Ray

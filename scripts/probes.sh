@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Probes of issue 14's learning result (docs/training.md, "Probes"): one
+# hypothesis each, one training seed, evaluated beside every baseline on 100
+# held-out episodes (seeds 1000-1099); each table is copied to
+# docs/results/probes/<name>.md with the run's steps.
+#
+#   bash scripts/probes.sh sac_prior   # SAC with the residual prior, small, load 1
+#   bash scripts/probes.sh entropy     # MaskablePPO on small at load 2: ent_coef 0.005 (default) vs 0
+#   PROBE_MINUTES=20 bash scripts/probes.sh entropy   # a larger wall-clock budget per run
+#
+# Runs go to runs/probes/<name>/ (train.reuse=true: a finished run is reused).
+# The two runs of `entropy` train at the same time, one core each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${PROBE_DIR:-runs/probes}
+OUT=docs/results/probes
+MIN=${PROBE_MINUTES:-10}
+common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
+  evaluate.episodes=100 torch_threads=1 train.progress_bar=false)
+run() {
+  local name=$1
+  shift
+  .venv/bin/gainnet-train "${common[@]}" "hydra.run.dir=$DIR/$name" "$@"
+  mkdir -p "$OUT"
+  {
+    echo "# $name"
+    echo
+    echo "\`gainnet-train ${common[*]} $*\` (git $(git rev-parse --short HEAD));"
+    echo "$(grep -o '"num_timesteps": [0-9]*' "$DIR/$name/status.json") steps."
+    echo
+    cat "$DIR/$name/eval/table.md"
+  } >"$OUT/$name.md"
+}
+case ${1:-} in
+  sac_prior)
+    run sac_prior_small_load1 agent=sac +agent.policy_kwargs.reward_prior=1.0 \
+      +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5
+    ;;
+  entropy)
+    run ppo_small_load2 scenario.load=2.0 &
+    first=$!
+    run ppo_ent0_small_load2 scenario.load=2.0 agent.ent_coef=0.0 &
+    wait $first
+    wait $!
+    ;;
+  *)
+    echo "usage: bash scripts/probes.sh sac_prior|entropy" >&2
+    exit 2
+    ;;
+esac
