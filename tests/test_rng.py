@@ -104,7 +104,8 @@ def test_malloc_tuning_is_skipped_where_unsupported(monkeypatch: pytest.MonkeyPa
 
 def test_compiled_twins_draw_the_array_functions_numbers_bit_for_bit() -> None:
     """The kernels' scalar draws (uniform1, normal_pair1, poisson1,
-    poisson_table1) equal the array functions element for element."""
+    poisson_table1) equal the array functions element for element (the
+    normals to within 2 units in the last place: their log's last bit)."""
     from numba import njit
 
     @njit(cache=False)
@@ -126,7 +127,9 @@ def test_compiled_twins_draw_the_array_functions_numbers_bit_for_bit() -> None:
     for n in (1, 2, 7, 160):
         uni, nor = draw(key, counter, int(rng.Stream.FADING), n)
         np.testing.assert_array_equal(uni, rng.uniform(key, counter, rng.Stream.FADING, (n,)))
-        np.testing.assert_array_equal(nor, rng.normal(key, counter, rng.Stream.FADING, (n,)))
+        # the radius's float64 log may differ in its last bit between numpy's
+        # and LLVM's (SIMD) paths on some CPUs (rng.normal's docstring)
+        np.testing.assert_array_max_ulp(nor, rng.normal(key, counter, rng.Stream.FADING, (n,)), 2)
 
     @njit(cache=False)
     def counts(u, lam, cdf):  # type: ignore[no-untyped-def]
