@@ -6,10 +6,11 @@
 #
 #   bash scripts/probes.sh sac_prior   # SAC with the residual prior, small, load 1
 #   bash scripts/probes.sh entropy     # MaskablePPO on small at load 2: ent_coef 0.005 (default) vs 0
+#   bash scripts/probes.sh budget      # MaskablePPO on small at load 1.5 and large at load 2
 #   PROBE_MINUTES=20 bash scripts/probes.sh entropy   # a larger wall-clock budget per run
 #
 # Runs go to runs/probes/<name>/ (train.reuse=true: a finished run is reused).
-# The two runs of `entropy` train at the same time, one core each.
+# The two runs of `entropy` (and of `budget`) train at the same time, one core each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${PROBE_DIR:-runs/probes}
@@ -43,8 +44,15 @@ case ${1:-} in
     wait $first
     wait $!
     ;;
+  budget)
+    run ppo_small_load1.5 scenario.load=1.5 &
+    first=$!
+    run ppo_large_load2 scenario=large scenario.load=2.0 &
+    wait $first
+    wait $!
+    ;;
   *)
-    echo "usage: bash scripts/probes.sh sac_prior|entropy" >&2
+    echo "usage: bash scripts/probes.sh sac_prior|entropy|budget" >&2
     exit 2
     ;;
 esac
