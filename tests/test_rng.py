@@ -102,7 +102,7 @@ def test_malloc_tuning_is_skipped_where_unsupported(monkeypatch: pytest.MonkeyPa
     assert _malloc.tune_malloc() is False
 
 
-def test_compiled_twins_draw_the_array_functions_numbers_bit_for_bit() -> None:
+def test_compiled_twins_draw_the_array_functions_numbers() -> None:
     """The kernels' scalar draws (uniform1, normal_pair1, poisson1,
     poisson_table1) equal the array functions element for element (the
     normals to within 2 units in the last place: their log's last bit)."""

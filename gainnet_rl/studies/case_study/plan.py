@@ -107,6 +107,13 @@ class Budget:
 
 
 _LOADS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+#: figures c-e of the quick and tiny budgets without greedy_best_plan, whose
+#: plan search (~0.5 min) would run again for every event, weight and setting
+_WITHOUT_PLAN_SEARCH: dict[str, Any] = {
+    "robustness_baselines": ("greedy_utility", "matching", "nearest_edge", "cloud_only"),
+    "cost_baselines": ("greedy_utility", "matching"),
+    "knowledge_baselines": ("greedy_utility",),
+}
 _COST_X = (0.0, 0.25, 1.0, 4.0, 16.0)
 
 BUDGETS: dict[str, Budget] = {
@@ -151,10 +158,7 @@ BUDGETS: dict[str, Budget] = {
         cost_train=(),
         episodes=5,
         trace_episodes=3,
-        # greedy_best_plan's plan searches (~0.5 min each) left out of figures c-e
-        robustness_baselines=("greedy_utility", "matching", "nearest_edge", "cloud_only"),
-        cost_baselines=("greedy_utility", "matching"),
-        knowledge_baselines=("greedy_utility",),
+        **_WITHOUT_PLAN_SEARCH,
     ),
     # the test suite's: one seed per agent, the smallest runs that still learn a step
     "tiny": Budget(
@@ -190,10 +194,7 @@ BUDGETS: dict[str, Budget] = {
         cost_train=(),
         episodes=2,
         trace_episodes=2,
-        # greedy_best_plan's plan searches (~0.5 min each) left out of figures c-e
-        robustness_baselines=("greedy_utility", "matching", "nearest_edge", "cloud_only"),
-        cost_baselines=("greedy_utility", "matching"),
-        knowledge_baselines=("greedy_utility",),
+        **_WITHOUT_PLAN_SEARCH,
     ),
 }
 
