@@ -6,8 +6,12 @@
 # writes docs/results/grid/.
 #
 #   bash scripts/grid.sh                 # run (or continue) the whole grid
-#   GRID_MINUTES=20 bash scripts/grid.sh # a larger wall-clock budget per run
+#   GRID_MINUTES=20 bash scripts/grid.sh # a larger wall-clock budget per run (10)
+#   GRID_EPISODES=50 ...                 # evaluation episodes per run (100)
 #   GENERALIST_MINUTES=30 ...            # the generalist's budget (default 4x)
+#   GRID_LOADS=2.0,1.5 GRID_SIZES=small GRID_SPECIALISTS_ONLY=1 ...
+#                                        # part of the specialists' sweep only
+#   GRID_DIR=runs/grid GRID_OUT=runs/grid/report ...  # elsewhere than docs/
 #
 # Resumable: every job has a fixed folder under $GRID_DIR and train.reuse=true,
 # so a finished run (also one stopped by its budget) is reused and an
@@ -18,19 +22,28 @@
 # time (the joblib launcher), torch_threads=1 each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GRID_DIR=${GRID_DIR:-runs/grid}
-MIN=${GRID_MINUTES:-8}
-EPISODES=${GRID_EPISODES:-50}
+GRID_DIR=${GRID_DIR:-docs/results/grid/sweep}
+MIN=${GRID_MINUTES:-10}
+EPISODES=${GRID_EPISODES:-100}
+SIZES=${GRID_SIZES:-small,medium,large}
+LOADS=${GRID_LOADS:-0.5,1.0,1.5,2.0}
+# a job's folder is named by its overrides alone (no job number), so a sweep
+# over part of the grid (GRID_LOADS=2.0,1.5) and a later one over all of it
+# share their folders
 common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
-  "evaluate.episodes=$EPISODES")
-.venv/bin/gainnet-train -m scenario=small,medium,large scenario.load=0.5,1.0,1.5,2.0 \
+  "evaluate.episodes=$EPISODES" 'hydra.sweep.subdir=${hydra.job.override_dirname}')
+.venv/bin/gainnet-train -m "scenario=$SIZES" "scenario.load=$LOADS" \
   seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/maskable_ppo" "$@"
+[ -n "${GRID_SPECIALISTS_ONLY:-}" ] && exit 0
 GEN=$GRID_DIR/generalist/seed0
 .venv/bin/gainnet-train env.mix=true scenario=medium agent.policy_kwargs.plan_prior=default \
   "${common[@]}" "train.max_minutes=${GENERALIST_MINUTES:-$(awk "BEGIN{print 4 * $MIN}")}" "hydra.run.dir=$GEN" "$@"
 # each cell into $GEN/eval_<scenario>_load<load>/, which gainnet-report reads
-.venv/bin/gainnet-evaluate -m "run=$GEN" scenario=small,medium,large \
-  scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES"
-.venv/bin/gainnet-train -m agent=sac scenario=small,medium,large scenario.load=1.0 \
-  seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
-.venv/bin/gainnet-report "$GRID_DIR" --out docs/results/grid
+# (skipped once all 12 are there: a committed sweep keeps them, not the model)
+if [ "$(ls "$GEN"/eval_*_load*/episodes.csv 2>/dev/null | wc -l)" -lt 12 ]; then
+  .venv/bin/gainnet-evaluate -m "run=$GEN" scenario=small,medium,large \
+    scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES"
+fi
+.venv/bin/gainnet-train -m agent=sac "scenario=${GRID_SAC_SIZES:-small,medium,large}" \
+  scenario.load=1.0 seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
+.venv/bin/gainnet-report "$GRID_DIR" --out "${GRID_OUT:-docs/results/grid}"

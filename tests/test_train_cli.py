@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -158,6 +159,16 @@ def test_resume_continues_steps_and_logs(tmp_path: Path) -> None:
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "finished" and status["num_timesteps"] >= 768
     assert status["session"] == 2
+    # a committed sweep keeps a run's results, not its models (docs/results/grid/sweep/
+    # .gitignore): on a fresh clone such a folder is reused, not trained again
+    slim = tmp_path / "slim"
+    for f in ("config.yaml", "status.json", "eval/episodes.csv", "eval/summary.json"):
+        (slim / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(run / f, slim / f)
+    res = train_cli(slim, "maskable_ppo", "train.reuse=true")
+    _ok(res)
+    assert "finished: reused" in res.stdout
+    assert not (slim / "best").exists() and not (slim / "checkpoints").exists()
 
 
 def test_network_kpis_in_tensorboard(tmp_path: Path) -> None:
@@ -242,6 +253,10 @@ def test_multirun_two_jobs_and_report(tmp_path: Path) -> None:
     assert 0.0 <= lo <= p <= hi <= 1.0
     assert cell["verdict"] in {"won", "lost", "tied (at or above)", "tied (below)"}
     assert "2 x 2" in (out / "grid.md").read_text()
+    # the training steps behind each cell, from the runs' status.json
+    steps = [json.loads((r / "status.json").read_text())["num_timesteps"] for r in runs]
+    assert float(cell["train_steps_min"]) == min(steps)
+    assert float(cell["train_steps_max"]) == max(steps)
 
 
 def test_report_on_an_empty_folder_is_a_clear_error(tmp_path: Path) -> None:

@@ -389,7 +389,7 @@ def train(
                 f"train.reuse=true is invalid for {run_dir}: it holds another run "
                 f"({', '.join(differ[:6])} differ); delete it or choose another folder"
             )
-        if runs.run_finished(Path(run_dir)):
+        if runs.run_finished(Path(run_dir), results_only=True):  # models kept or not
             print(f"gainnet-train: {run_dir} holds this run, finished: reused")
             status = runs.read_json(Path(run_dir) / "status.json")
             summary = runs.read_json(Path(run_dir) / "eval" / "summary.json").get("summary", {})

@@ -448,10 +448,17 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def run_finished(run_dir: Path) -> bool:
-    """Did gainnet-train finish this run folder (status.json, and a saved model)?"""
+def run_finished(run_dir: Path, results_only: bool = False) -> bool:
+    """Did gainnet-train finish this run folder (status.json, and a saved model)?
+
+    With ``results_only``, a finished run whose models were not kept but whose
+    evaluation was (``eval/episodes.csv``: what a committed sweep such as
+    docs/results/grid/sweep/ holds) counts as finished too.
+    """
     status = read_json(Path(run_dir) / "status.json").get("status")
     has_model = any((Path(run_dir) / d / MODEL_FILE).is_file() for d in ("best", "final"))
+    if results_only and not has_model:
+        has_model = (Path(run_dir) / "eval" / "episodes.csv").is_file()
     return status in DONE_STATUSES and has_model
 
 

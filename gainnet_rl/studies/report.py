@@ -40,7 +40,7 @@ from omegaconf import OmegaConf
 from scipy.stats import trim_mean
 
 from gainnet_rl.evaluation import stats
-from gainnet_rl.evaluation.runs import CONFIG_FILE
+from gainnet_rl.evaluation.runs import CONFIG_FILE, read_json
 from gainnet_rl.evaluation.tables import TABLE_METRICS, summarize
 from gainnet_rl.io import atomic_write_text, save_fig, write_csv
 
@@ -176,6 +176,14 @@ def _interval(name: str, est: tuple[float, float, float]) -> dict[str, float]:
     return {name: est[0], f"{name}_low": est[1], f"{name}_high": est[2]}
 
 
+def _steps(by_run: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The fewest and most training steps of an agent's runs (their status.json;
+    NaN where a run does not say)."""
+    n = [read_json(Path(r) / "status.json").get("num_timesteps") for r in by_run]
+    n = [float(x) for x in n if x is not None]
+    return {"train_steps_min": min(n, default=np.nan), "train_steps_max": max(n, default=np.nan)}
+
+
 def grid(rewards: dict[Cell, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
     """One row per (scenario, load, agent): IQM and interval of the agent and of
     the cell's best baseline, probability of improvement, verdict."""
@@ -204,6 +212,7 @@ def grid(rewards: dict[Cell, dict[str, dict[str, float]]]) -> list[dict[str, Any
                     "agent": a.removeprefix("agent:"),
                     "training_seeds": m.shape[0],
                     "episodes": len(seeds),
+                    **_steps(policies[a]),
                     **_interval("agent_iqm", est[a]),
                     "best_baseline": best,
                     **_interval("best_iqm", est[best]),
@@ -221,14 +230,17 @@ def grid_markdown(rows: list[dict[str, Any]]) -> str:
         "Reward IQM [stratified bootstrap 95% CI] over training seeds x evaluation "
         "episodes (rliable); P(improvement) of the agent over the cell's best baseline.",
         "",
-        "| scenario | load | agent | seeds x episodes | agent IQM | best baseline | "
-        "its IQM | P(improvement) | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | load | agent | seeds x episodes | training steps | agent IQM | "
+        "best baseline | its IQM | P(improvement) | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        lo, hi = r["train_steps_min"] / 1e6, r["train_steps_max"] / 1e6
+        steps = f"{lo:.2f}M" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}M"
+        steps = "?" if lo != lo else steps  # NaN: no status.json said
         lines.append(
             f"| {r['scenario']} | {r['load']:g} | {r['agent']} | {r['training_seeds']} x "
-            f"{r['episodes']} | {f(r, 'agent_iqm')} | {r['best_baseline']} | "
+            f"{r['episodes']} | {steps} | {f(r, 'agent_iqm')} | {r['best_baseline']} | "
             f"{f(r, 'best_iqm')} | {f(r, 'p_improvement')} | {r['verdict']} |"
         )
     for agent in sorted({r["agent"] for r in rows}):
