@@ -25,8 +25,10 @@ cd "$(dirname "$0")/.."
 GRID_DIR=${GRID_DIR:-docs/results/grid/sweep}
 MIN=${GRID_MINUTES:-10}
 EPISODES=${GRID_EPISODES:-100}
-SIZES=${GRID_SIZES:-small,medium,large}
-LOADS=${GRID_LOADS:-0.5,1.0,1.5,2.0}
+ALL_SIZES=small,medium,large
+ALL_LOADS=0.5,1.0,1.5,2.0
+SIZES=${GRID_SIZES:-$ALL_SIZES}
+LOADS=${GRID_LOADS:-$ALL_LOADS}
 # a job's folder is named by its overrides alone (no job number), so a sweep
 # over part of the grid (GRID_LOADS=2.0,1.5) and a later one over all of it
 # share their folders
@@ -39,11 +41,12 @@ GEN=$GRID_DIR/generalist/seed0
 .venv/bin/gainnet-train env.mix=true scenario=medium agent.policy_kwargs.plan_prior=default \
   "${common[@]}" "train.max_minutes=${GENERALIST_MINUTES:-$(awk "BEGIN{print 4 * $MIN}")}" "hydra.run.dir=$GEN" "$@"
 # each cell into $GEN/eval_<scenario>_load<load>/, which gainnet-report reads
-# (skipped once all 12 are there: a committed sweep keeps them, not the model)
-if [ "$(ls "$GEN"/eval_*_load*/episodes.csv 2>/dev/null | wc -l)" -lt 12 ]; then
-  .venv/bin/gainnet-evaluate -m "run=$GEN" scenario=small,medium,large \
-    scenario.load=0.5,1.0,1.5,2.0 "baselines=[]" "episodes=$EPISODES"
+# (skipped once every cell is there: a committed sweep keeps them, not the model)
+cells=$(($(tr , '\n' <<<"$ALL_SIZES" | wc -l) * $(tr , '\n' <<<"$ALL_LOADS" | wc -l)))
+if [ "$(ls "$GEN"/eval_*_load*/episodes.csv 2>/dev/null | wc -l)" -lt "$cells" ]; then
+  .venv/bin/gainnet-evaluate -m "run=$GEN" "scenario=$ALL_SIZES" \
+    "scenario.load=$ALL_LOADS" "baselines=[]" "episodes=$EPISODES"
 fi
-.venv/bin/gainnet-train -m agent=sac "scenario=${GRID_SAC_SIZES:-small,medium,large}" \
+.venv/bin/gainnet-train -m agent=sac "scenario=${GRID_SAC_SIZES:-$ALL_SIZES}" \
   scenario.load=1.0 seed=0,1,2 "${common[@]}" "hydra.sweep.dir=$GRID_DIR/sac" "$@"
 .venv/bin/gainnet-report "$GRID_DIR" --out "${GRID_OUT:-docs/results/grid}"

@@ -455,11 +455,12 @@ def run_finished(run_dir: Path, results_only: bool = False) -> bool:
     evaluation was (``eval/episodes.csv``: what a committed sweep such as
     docs/results/grid/sweep/ holds) counts as finished too.
     """
-    status = read_json(Path(run_dir) / "status.json").get("status")
-    has_model = any((Path(run_dir) / d / MODEL_FILE).is_file() for d in ("best", "final"))
-    if results_only and not has_model:
-        has_model = (Path(run_dir) / "eval" / "episodes.csv").is_file()
-    return status in DONE_STATUSES and has_model
+    run_dir = Path(run_dir)
+    status = read_json(run_dir / "status.json").get("status")
+    kept = any((run_dir / d / MODEL_FILE).is_file() for d in ("best", "final")) or (
+        results_only and (run_dir / "eval" / "episodes.csv").is_file()
+    )
+    return status in DONE_STATUSES and kept
 
 
 def discard_unstarted(run_dir: Path, job_name: str, since: float) -> bool:

@@ -235,9 +235,8 @@ def grid_markdown(rows: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lo, hi = r["train_steps_min"] / 1e6, r["train_steps_max"] / 1e6
-        steps = f"{lo:.2f}M" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}M"
-        steps = "?" if lo != lo else steps  # NaN: no status.json said
+        lo, hi = (f"{r[k] / 1e6:.2f}" for k in ("train_steps_min", "train_steps_max"))
+        steps = "?" if np.isnan(r["train_steps_min"]) else f"{lo}M" if lo == hi else f"{lo}-{hi}M"
         lines.append(
             f"| {r['scenario']} | {r['load']:g} | {r['agent']} | {r['training_seeds']} x "
             f"{r['episodes']} | {steps} | {f(r, 'agent_iqm')} | {r['best_baseline']} | "
