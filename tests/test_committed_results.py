@@ -1,12 +1,17 @@
 """The committed sweep (docs/results/grid/sweep/, issue 14) holds what its
 report needs: on a fresh clone ``gainnet-report docs/results/grid/sweep``
-gives the committed grid table again, cell for cell, without training."""
+gives the committed grid table again, cell for cell, without training; and
+scripts/grid.sh, which makes it, refuses a bad GRID_PARTS."""
 
 from __future__ import annotations
 
 import csv
 import math
+import os
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from gainnet_rl.studies.report import aggregate, find_runs, grid
 
@@ -27,3 +32,19 @@ def test_committed_sweep_regenerates_its_grid_table() -> None:
                 assert math.isclose(got, float(want), rel_tol=1e-9, abs_tol=1e-12), (key, old)
             else:
                 assert str(got) == want, (key, old)
+
+
+@pytest.mark.parametrize(
+    ("parts", "message"),
+    [("sac bogus", "GRID_PARTS has 'bogus'"), ("", "GRID_PARTS is empty")],
+)
+def test_grid_script_rejects_unknown_or_empty_parts(parts: str, message: str) -> None:
+    """scripts/grid.sh names the bad GRID_PARTS value and the allowed parts
+    before it trains anything (exit 2)."""
+    script = SWEEP.parents[3] / "scripts" / "grid.sh"
+    env = {**os.environ, "GRID_PARTS": parts}
+    cmd = ["bash", str(script)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "specialists generalist sac report" in done.stderr
