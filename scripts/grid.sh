@@ -31,21 +31,22 @@ ALL_SIZES=small,medium,large
 ALL_LOADS=0.5,1.0,1.5,2.0
 SIZES=${GRID_SIZES:-$ALL_SIZES}
 LOADS=${GRID_LOADS:-$ALL_LOADS}
-# a job's folder is named by its overrides alone (no job number), so a sweep
-# over part of the grid (GRID_LOADS=2.0,1.5) and a later one over all of it
-# share their folders
-PARTS=" ${GRID_PARTS-specialists generalist sac report} "
+ALL_PARTS="specialists generalist sac report"
+PARTS=" ${GRID_PARTS-$ALL_PARTS} "
+part() { [[ $PARTS == *" $1 "* ]]; }
 if [ -z "${PARTS// /}" ]; then
-  echo "grid.sh: GRID_PARTS is empty; allowed: some of specialists generalist sac report" >&2
+  echo "grid.sh: GRID_PARTS is empty; allowed: some of $ALL_PARTS" >&2
   exit 2
 fi
 for p in $PARTS; do
-  case $p in specialists | generalist | sac | report) ;;
-  *) echo "grid.sh: GRID_PARTS has '$p'; allowed: specialists generalist sac report" >&2
-     exit 2 ;;
-  esac
+  if [[ " $ALL_PARTS " != *" $p "* ]]; then
+    echo "grid.sh: GRID_PARTS has '$p'; allowed: $ALL_PARTS" >&2
+    exit 2
+  fi
 done
-part() { [[ $PARTS == *" $1 "* ]]; }
+# a job's folder is named by its overrides alone (no job number), so a sweep
+# over part of the grid (GRID_LOADS=2.0,1.5) and a later one over all of it
+# share their folders
 common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
   "evaluate.episodes=$EPISODES" 'hydra.sweep.subdir=${hydra.job.override_dirname}')
 if part specialists; then
