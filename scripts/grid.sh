@@ -34,6 +34,10 @@ LOADS=${GRID_LOADS:-$ALL_LOADS}
 ALL_PARTS="specialists generalist sac report"
 PARTS=" ${GRID_PARTS-$ALL_PARTS} "
 part() { [[ $PARTS == *" $1 "* ]]; }
+if [ -n "${GRID_SPECIALISTS_ONLY:-}" ]; then
+  echo "grid.sh: GRID_SPECIALISTS_ONLY is now GRID_PARTS=specialists" >&2
+  exit 2
+fi
 if [ -z "${PARTS// /}" ]; then
   echo "grid.sh: GRID_PARTS is empty; allowed: some of $ALL_PARTS" >&2
   exit 2

@@ -34,6 +34,15 @@ def test_committed_sweep_regenerates_its_grid_table() -> None:
                 assert str(got) == want, (key, old)
 
 
+def _grid_sh(**env: str) -> subprocess.CompletedProcess[str]:
+    """scripts/grid.sh with these environment variables (no arguments)."""
+    script = SWEEP.parents[3] / "scripts" / "grid.sh"
+    cmd = ["bash", str(script)]
+    return subprocess.run(
+        cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
+
+
 @pytest.mark.parametrize(
     ("parts", "message"),
     [("sac bogus", "GRID_PARTS has 'bogus'"), ("", "GRID_PARTS is empty")],
@@ -41,10 +50,15 @@ def test_committed_sweep_regenerates_its_grid_table() -> None:
 def test_grid_script_rejects_unknown_or_empty_parts(parts: str, message: str) -> None:
     """scripts/grid.sh names the bad GRID_PARTS value and the allowed parts
     before it trains anything (exit 2)."""
-    script = SWEEP.parents[3] / "scripts" / "grid.sh"
-    env = {**os.environ, "GRID_PARTS": parts}
-    cmd = ["bash", str(script)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    done = _grid_sh(GRID_PARTS=parts)
     assert done.returncode == 2
     assert message in done.stderr
     assert "specialists generalist sac report" in done.stderr
+
+
+def test_grid_script_refuses_the_old_specialists_only_switch() -> None:
+    """GRID_SPECIALISTS_ONLY (before git a02b89b) is refused with its new
+    spelling, not ignored: ignored, it would run the whole grid."""
+    done = _grid_sh(GRID_SPECIALISTS_ONLY="1")
+    assert done.returncode == 2
+    assert "GRID_SPECIALISTS_ONLY is now GRID_PARTS=specialists" in done.stderr
