@@ -7,6 +7,7 @@
 #   bash scripts/probes.sh sac_prior   # SAC with the residual prior, small, load 1
 #   bash scripts/probes.sh entropy     # MaskablePPO on small at load 2: ent_coef 0.005 (default) vs 0
 #   bash scripts/probes.sh budget      # MaskablePPO on small at load 1.5 and large at load 2
+#   bash scripts/probes.sh sac_budget  # sac_prior at 30 minutes (PROBE_MINUTES, default 30 here)
 #   PROBE_MINUTES=20 bash scripts/probes.sh entropy   # a larger wall-clock budget per run
 #
 # Runs go to runs/probes/<name>/ (train.reuse=true: a finished run is reused).
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${PROBE_DIR:-runs/probes}
 OUT=docs/results/probes
-MIN=${PROBE_MINUTES:-10}
+if [ "${1:-}" = sac_budget ]; then MIN=${PROBE_MINUTES:-30}; else MIN=${PROBE_MINUTES:-10}; fi
 common=(train.reuse=true "train.max_minutes=$MIN" train.total_timesteps=3000000
   evaluate.episodes=100 torch_threads=1 train.progress_bar=false)
 run() {
@@ -37,6 +38,10 @@ case ${1:-} in
     run sac_prior_small_load1 agent=sac +agent.policy_kwargs.reward_prior=1.0 \
       +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5
     ;;
+  sac_budget)
+    run "sac_prior_small_load1_${MIN}min" agent=sac +agent.policy_kwargs.reward_prior=1.0 \
+      +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5
+    ;;
   entropy)
     run ppo_small_load2 scenario.load=2.0 &
     first=$!
@@ -52,7 +57,7 @@ case ${1:-} in
     wait $!
     ;;
   *)
-    echo "usage: bash scripts/probes.sh sac_prior|entropy|budget" >&2
+    echo "usage: bash scripts/probes.sh sac_prior|sac_budget|entropy|budget" >&2
     exit 2
     ;;
 esac
