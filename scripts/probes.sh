@@ -33,14 +33,15 @@ run() {
     cat "$DIR/$name/eval/table.md"
   } >"$OUT/$name.md"
 }
+# SAC with the residual prior (docs/training.md): the sac_prior and sac_budget cases
+sac_prior_args=(agent=sac +agent.policy_kwargs.reward_prior=1.0
+  +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5)
 case ${1:-} in
   sac_prior)
-    run sac_prior_small_load1 agent=sac +agent.policy_kwargs.reward_prior=1.0 \
-      +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5
+    run sac_prior_small_load1 "${sac_prior_args[@]}"
     ;;
   sac_budget)
-    run "sac_prior_small_load1_${MIN}min" agent=sac +agent.policy_kwargs.reward_prior=1.0 \
-      +agent.policy_kwargs.plan_prior=greedy_best_plan +agent.policy_kwargs.plan_prior_logit=1.5
+    run "sac_prior_small_load1_${MIN}min" "${sac_prior_args[@]}"
     ;;
   entropy)
     run ppo_small_load2 scenario.load=2.0 &
