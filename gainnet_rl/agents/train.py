@@ -9,11 +9,15 @@ sac), ``scenario`` (small, medium, large, medical, vehicular) and
     gainnet-train train.resume=runs/2024-01-01/12-00-00_maskable_ppo_small_load1.0_seed0
     gainnet-train -m scenario=small,medium,large scenario.load=0.5,1.0,1.5 seed=0,1,2
 
-The run folder is described in :mod:`gainnet_rl.agents.trainer`.
+The run folder is described in :mod:`gainnet_rl.agents.trainer`. The command
+returns the run's best periodic-evaluation reward (validation seeds, never the
+evaluation seeds of the final table): the objective Hydra's Optuna sweeper
+maximises (``hydra/sweeper=tune_ppo``, ``scripts/tune.sh``).
 """
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from pathlib import Path
@@ -31,11 +35,24 @@ from gainnet_rl.evaluation.runs import ModelLoadError, discard_unstarted
 _STARTED = time.time()
 
 
+def best_validation_reward(run_dir: Path | str) -> float:
+    """The highest mean episode reward (reward units) of the run's periodic
+    evaluations (``evaluations.csv``, on the validation seeds
+    ``train.eval_first_seed`` on): the score of the model kept as best/.
+    NaN if the run made no periodic evaluation."""
+    path = Path(run_dir) / "evaluations.csv"
+    if not path.is_file():
+        return float("nan")
+    with path.open(newline="") as f:
+        values = [float(row["reward_mean"]) for row in csv.DictReader(f)]
+    return max(values) if values else float("nan")
+
+
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
-def _hydra_main(cfg: DictConfig) -> None:
+def _hydra_main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     try:
-        train(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
+        out = train(cfg, Path(hc.runtime.output_dir), list(hc.overrides.task))
     except (ConfigError, ModelLoadError) as exc:
         if hc.mode == RunMode.MULTIRUN:
             raise
@@ -45,6 +62,7 @@ def _hydra_main(cfg: DictConfig) -> None:
             discard_unstarted(Path(hc.runtime.output_dir), str(hc.job.name), _STARTED)
         print(f"gainnet-train: {exc}", file=sys.stderr)
         sys.exit(2)
+    return best_validation_reward(out["run_dir"])
 
 
 def main() -> None:

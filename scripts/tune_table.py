@@ -1,0 +1,90 @@
+"""The trials of a ``scripts/tune.sh`` search as a table, best first.
+
+    python scripts/tune_table.py runs/tune --out docs/results/tune
+
+Reads every ``trial<k>/`` run folder (and ``default/``, the agent's defaults
+on the same budget) of the sweep folder: the searched keys (those of
+``best_params`` in the sweeper's ``optimization_results.yaml``) from
+``.hydra/overrides.yaml`` and the objective, the best periodic-evaluation
+reward (validation seeds) with its 95% CI half-width over the episodes, from
+``evaluations.csv``. Writes ``trials.csv``, ``trials.md`` and a copy of the
+sweeper's ``optimization_results.yaml`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+
+def best_eval(run: Path) -> dict[str, float]:
+    """The evaluations.csv row with the highest reward_mean (reward units)."""
+    with (run / "evaluations.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise SystemExit(f"{run}/evaluations.csv has no evaluation")
+    row = max(rows, key=lambda r: float(r["reward_mean"]))
+    return {
+        "objective": float(row["reward_mean"]),
+        "ci95": float(row["reward_ci95"]),
+        "at_steps": int(row["timesteps"]),
+        "deadline_met": float(row["deadline_met_ratio_mean"]),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("sweep", type=Path, help="the sweep folder (TUNE_DIR of scripts/tune.sh)")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    results = args.sweep / "optimization_results.yaml"
+    if not results.is_file():
+        raise SystemExit(f"{results} is missing: {args.sweep} is not a finished tune.sh sweep")
+    keys = list(yaml.safe_load(results.read_text())["best_params"])
+    runs = sorted(args.sweep.glob("trial*"), key=lambda p: int(p.name[5:]))
+    if (args.sweep / "default").is_dir():
+        runs.append(args.sweep / "default")
+    table = []
+    for run in runs:
+        overrides = yaml.safe_load((run / ".hydra/overrides.yaml").read_text())
+        given = dict(o.split("=", 1) for o in overrides)
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+        row: dict[str, object] = {"trial": run.name}
+        for key in keys:
+            node = cfg
+            for part in key.split("."):
+                node = node[part]
+            row[key] = given.get(key, str(node))
+        steps = json.loads((run / "status.json").read_text())["num_timesteps"]
+        row.update(best_eval(run), steps=steps)
+        table.append(row)
+    table.sort(key=lambda r: -float(r["objective"]))  # type: ignore[arg-type]
+    args.out.mkdir(parents=True, exist_ok=True)
+    cols = list(table[0])
+    with (args.out / "trials.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(table)
+    lines = [
+        f"Trials of `{args.sweep}`, best first: objective = best periodic-evaluation reward",
+        "(mean ± 95% CI half-width over the validation episodes; `default`: the agent's",
+        "defaults on the same budget). Written by `python scripts/tune_table.py`.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    for r in table:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
+        lines.append("| " + " | ".join(cells) + " |")
+    (args.out / "trials.md").write_text("\n".join(lines) + "\n")
+    shutil.copy(results, args.out / "optimization_results.yaml")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
