@@ -5,6 +5,7 @@
 #
 #   bash scripts/tune.sh                                 # small, load 1: 16 trials x 200k steps
 #   TUNE_TRIALS=30 TUNE_STEPS=500000 bash scripts/tune.sh scenario=medium scenario.load=1.5
+#   TUNE_EVAL_EPISODES=50 ...      # validation episodes per periodic evaluation (100)
 #
 # Extra arguments are gainnet-train overrides (the cell, seed, ...). Each trial
 # is one run folder, TUNE_DIR/trial<k> (TUNE_DIR: runs/tune), beside
@@ -25,7 +26,7 @@ if [ -e "$DIR" ]; then
   echo "tune.sh: TUNE_DIR=$DIR exists: remove it or set TUNE_DIR to a new folder" >&2
   exit 2
 fi
-common=("train.total_timesteps=${TUNE_STEPS:-200000}" train.eval_episodes=100
+common=("train.total_timesteps=${TUNE_STEPS:-200000}" "train.eval_episodes=${TUNE_EVAL_EPISODES:-100}"
   evaluate.episodes=20 'evaluate.baselines=[]' torch_threads=1 train.progress_bar=false)
 # the defaults (conf/agent/maskable_ppo.yaml) on the same budget: the reference
 # the trials are read against (the sampler need not draw them)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -15,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+
+from gainnet_rl.agents.train import best_validation_reward
 
 BIN = Path(sys.executable).parent
 
@@ -352,3 +356,43 @@ def test_evaluate_cli_generalisation_and_errors(tmp_path: Path) -> None:
     assert corrupt.returncode == 2
     assert "corrupt or truncated" in corrupt.stderr and "best/model.zip" in corrupt.stderr
     assert "Traceback" not in corrupt.stderr
+
+
+def test_tune_script_searches_and_tables_the_trials(tmp_path: Path) -> None:
+    """scripts/tune.sh: a 2-trial Optuna search (hydra/sweeper=tune_ppo) beside
+    the defaults on the same budget; every trial's objective is its best
+    periodic-evaluation reward, the sweeper's best value is the best trial's,
+    and a second search into the same folder is refused before training."""
+    sweep, out = tmp_path / "tune", tmp_path / "out"
+    script = Path(__file__).parents[1] / "scripts" / "tune.sh"
+    env = {
+        **os.environ,
+        "TUNE_DIR": str(sweep),
+        "TUNE_OUT": str(out),
+        "TUNE_TRIALS": "2",
+        "TUNE_STEPS": "256",
+        "TUNE_EVAL_EPISODES": "4",
+    }
+    extra = ["env.num_envs=4", "train.eval_freq=128", "agent.n_steps=32", "agent.batch_size=64"]
+    extra.append("agent.policy_kwargs.plan_prior=default")  # no plan search per trial
+    res = subprocess.run(
+        ["bash", str(script), *extra], env=env, capture_output=True, text=True, timeout=300
+    )
+    _ok(res)
+    with open(out / "trials.csv") as f:
+        rows = {r["trial"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"trial0", "trial1", "default"}
+    for name, row in rows.items():
+        with open(sweep / name / "evaluations.csv") as f:
+            rewards = [float(r["reward_mean"]) for r in csv.DictReader(f)]
+        assert len(rewards) >= 2  # evaluations at 128 and 256 steps
+        assert float(row["objective"]) == max(rewards) == best_validation_reward(sweep / name)
+        assert int(row["steps"]) >= 256
+    assert rows["default"]["agent.ent_coef"] == "0.005"  # conf/agent/maskable_ppo.yaml
+    results = yaml.safe_load((out / "optimization_results.yaml").read_text())
+    best = max(float(rows[t]["objective"]) for t in ("trial0", "trial1"))
+    assert results["best_value"] == pytest.approx(best)
+    assert set(results["best_params"]) <= set(next(iter(rows.values())))
+    again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and f"TUNE_DIR={sweep} exists" in again.stderr
+    assert math.isnan(best_validation_reward(tmp_path))  # no evaluations.csv: no score
