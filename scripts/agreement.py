@@ -1,0 +1,90 @@
+"""How far has a trained policy moved from greedy_best_plan, its prior?
+
+    python scripts/agreement.py docs/results/policies/small            # 50 episodes
+    python scripts/agreement.py RUN_DIR --episodes 100 --out agreement.json
+
+Plays the run's best model (deterministic) on the evaluation seeds (1000 on)
+of its own scenario and, at every decision, asks greedy_best_plan what it
+would do in the same state; prints, per decision type (plan, request), the
+number of decisions and the share where the two differ, and the policy's
+mean episode reward. The default agent starts from greedy_best_plan
+(docs/training.md, "The default agent's prior"): a share near 0 means
+training left the prior almost as it was, so the agent can only tie it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gainnet_rl.agents.baselines import GreedyBestPlan
+from gainnet_rl.envs import core
+from gainnet_rl.envs.config import make_params
+from gainnet_rl.evaluation.rollout import play
+from gainnet_rl.studies.case_study.measure import load_agent
+
+KINDS = {core.DECISION_PLAN: "plan", core.DECISION_REQUEST: "request"}
+
+
+class Compare:
+    """The learned policy's actions, counted against greedy_best_plan's."""
+
+    def __init__(self, env: Any, learned: Any) -> None:
+        self.env, self.learned = env, learned
+        self.reference = GreedyBestPlan(env, seed=0)
+        self.counts = {k: [0, 0] for k in KINDS.values()}  # [decisions, differing]
+        self.calls = 0
+        self.past = np.zeros(env.num_envs, dtype=bool)  # sub-envs past their one episode
+
+    def predict(self, obs: Any, action_masks: Any = None, **kw: Any) -> tuple[np.ndarray, Any]:
+        if self.calls:
+            self.past |= np.asarray(kw["episode_start"], dtype=bool)
+        self.calls += 1
+        a, state = self.learned.predict(obs, action_masks=action_masks, **kw)
+        ref, _ = self.reference.predict(obs, deterministic=True)
+        engine = self.env.engine
+        kinds = core.decision_type(engine.state, engine.params)
+        for code, name in KINDS.items():
+            at = (kinds == code) & ~self.past
+            valid = action_masks[at].sum(axis=1) > 1  # a forced choice is no choice
+            self.counts[name][0] += int(valid.sum())
+            self.counts[name][1] += int((a[at] != ref[at])[valid].sum())
+        return a, state
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", type=Path, help="a run folder (or an exported policy folder)")
+    ap.add_argument("--episodes", type=int, default=50)
+    ap.add_argument("--first-seed", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    if args.episodes < 1:
+        ap.error(f"--episodes={args.episodes} is invalid: must be >= 1")
+    agent = load_agent(args.run)
+    if agent.action_mode != "discrete":
+        ap.error(f"{args.run} is a {agent.action_mode} agent: only discrete agents compare")
+    params = make_params(agent.scenario)  # the scenario as trained (config.yaml)
+    seen: list[Compare] = []
+
+    def make(env: Any) -> Compare:
+        seen.append(Compare(env, agent.make(env)))
+        return seen[-1]
+
+    seeds = list(range(args.first_seed, args.first_seed + args.episodes))
+    res = play(make, params, seeds, "discrete", agent.observation, True, agent.option_outcomes)
+    out: dict[str, Any] = {"run": str(args.run), "episodes": args.episodes}
+    out["reward_mean"] = float(res["reward"].mean())
+    for name, (n, differ) in seen[0].counts.items():
+        out[name] = {"decisions": n, "differ": differ, "share": differ / max(n, 1)}
+    print(json.dumps(out, indent=2))
+    if args.out is not None:
+        args.out.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
