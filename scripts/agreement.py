@@ -6,8 +6,12 @@
 Plays the run's best model (deterministic) on the evaluation seeds (1000 on)
 of its own scenario and, at every decision, asks greedy_best_plan what it
 would do in the same state; prints, per decision type (plan, request), the
-number of decisions and the share where the two differ, and the policy's
-mean episode reward. The default agent starts from greedy_best_plan
+number of decisions and the share where the two differ, the policy's
+mean episode reward, and at plan decisions the mean margin of
+greedy_best_plan's plan in the policy's logits over the best other valid
+plan (prior logit included: ``plan_prior_logit`` of the run's config when
+the plan head had learned nothing, more when it learned to prefer that
+plan, less when it learned to leave it). The default agent starts from greedy_best_plan
 (docs/training.md, "The default agent's prior"): a share near 0 means
 training left the prior almost as it was, so the agent can only tie it.
 """
@@ -20,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
 
 from gainnet_rl.agents.baselines import GreedyBestPlan
 from gainnet_rl.envs import core
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.evaluation.rollout import play
+from gainnet_rl.evaluation.runs import load_run_config
 from gainnet_rl.studies.case_study.measure import load_agent
 
 KINDS = {core.DECISION_PLAN: "plan", core.DECISION_REQUEST: "request"}
@@ -39,6 +45,7 @@ class Compare:
         self.counts = {k: [0, 0] for k in KINDS.values()}  # [decisions, differing]
         self.calls = 0
         self.past = np.zeros(env.num_envs, dtype=bool)  # sub-envs past their one episode
+        self.margins: list[np.ndarray] = []
 
     def predict(self, obs: Any, action_masks: Any = None, **kw: Any) -> tuple[np.ndarray, Any]:
         if self.calls:
@@ -53,7 +60,25 @@ class Compare:
             valid = action_masks[at].sum(axis=1) > 1  # a forced choice is no choice
             self.counts[name][0] += int(valid.sum())
             self.counts[name][1] += int((a[at] != ref[at])[valid].sum())
+        at = (kinds == core.DECISION_PLAN) & ~self.past
+        if at.any():
+            self.margins.append(self.margin(obs[at], action_masks[at], ref[at]))
         return a, state
+
+    def margin(self, obs: np.ndarray, masks: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """(n,) logit of plan ``ref`` minus the highest other valid plan's."""
+        learned = self.learned
+        if learned.vecnormalize is not None:
+            obs = learned.vecnormalize.normalize_obs(obs)
+        policy = learned.model.policy
+        with th.no_grad():
+            obs_t, _ = policy.obs_to_tensor(obs)
+            logits = policy.get_distribution(obs_t).distribution.logits.cpu().numpy()
+        rows = np.arange(len(ref))
+        own = logits[rows, ref]
+        other = np.where(masks, logits, -np.inf)
+        other[rows, ref] = -np.inf
+        return own - other.max(axis=1)
 
 
 def main() -> None:
@@ -81,6 +106,13 @@ def main() -> None:
     out["reward_mean"] = float(res["reward"].mean())
     for name, (n, differ) in seen[0].counts.items():
         out[name] = {"decisions": n, "differ": differ, "share": differ / max(n, 1)}
+    margins = np.concatenate(seen[0].margins)
+    margins = margins[np.isfinite(margins)]  # an edge with one valid plan has no other
+    out["plan"]["margin_mean"] = float(margins.mean())
+    out["plan"]["margin_min"] = float(margins.min())
+    kw = load_run_config(args.run).agent.get("policy_kwargs") or {}
+    prior = kw.get("plan_prior_logit") if kw.get("plan_prior") else None
+    out["plan"]["prior_logit"] = None if prior is None else float(prior)
     print(json.dumps(out, indent=2))
     if args.out is not None:
         args.out.write_text(json.dumps(out, indent=2) + "\n")

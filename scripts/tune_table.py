@@ -7,8 +7,10 @@ on the same budget) of the sweep folder: the searched keys (those of
 ``best_params`` in the sweeper's ``optimization_results.yaml``) from
 ``.hydra/overrides.yaml`` and the objective, the best periodic-evaluation
 reward (validation seeds) with its 95% CI half-width over the episodes, from
-``evaluations.csv``. Writes ``trials.csv``, ``trials.md`` and a copy of the
-sweeper's ``optimization_results.yaml`` to ``--out``.
+``evaluations.csv``. Beside them, greedy_best_plan on the same validation
+episodes (the reference the objective is read against). Writes ``trials.csv``,
+``trials.md`` and a copy of the sweeper's ``optimization_results.yaml`` to
+``--out``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import yaml
+
+from gainnet_rl.agents.baselines import GreedyBestPlan
+from gainnet_rl.envs.config import make_params
+from gainnet_rl.evaluation.rollout import evaluate
 
 
 def best_eval(run: Path) -> dict[str, float]:
@@ -35,6 +42,21 @@ def best_eval(run: Path) -> dict[str, float]:
         "at_steps": int(row["timesteps"]),
         "deadline_met": float(row["deadline_met_ratio_mean"]),
     }
+
+
+def reference(run: Path) -> tuple[float, float, str]:
+    """greedy_best_plan's mean episode reward and 95% CI half-width (Student t,
+    reward units) on the run's validation episodes, and what they are."""
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    first, n = int(cfg["train"]["eval_first_seed"]), int(cfg["train"]["eval_episodes"])
+    params = make_params(cfg["scenario"])
+    r = evaluate(lambda env: GreedyBestPlan(env, seed=0), params, range(first, first + n))["reward"]
+    half = 1.96 * r.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+    return (
+        float(r.mean()),
+        float(half),
+        f"{params.name}, load {params.load:g}, seeds {first}-{first + n - 1}",
+    )
 
 
 def main() -> None:
@@ -64,6 +86,8 @@ def main() -> None:
         row.update(best_eval(run), steps=steps)
         table.append(row)
     table.sort(key=lambda r: -float(r["objective"]))  # type: ignore[arg-type]
+    ref, ref_ci, where = reference(runs[0])
+    commit = json.loads((runs[0] / "versions.json").read_text()).get("git_commit") or "unknown"
     args.out.mkdir(parents=True, exist_ok=True)
     cols = list(table[0])
     with (args.out / "trials.csv").open("w", newline="") as f:
@@ -71,9 +95,12 @@ def main() -> None:
         w.writeheader()
         w.writerows(table)
     lines = [
-        f"Trials of `{args.sweep}`, best first: objective = best periodic-evaluation reward",
-        "(mean ± 95% CI half-width over the validation episodes; `default`: the agent's",
-        "defaults on the same budget). Written by `python scripts/tune_table.py`.",
+        f"Trials of `{args.sweep}` (`bash scripts/tune.sh`, git {commit[:7]}; {where}),",
+        "best first: objective = best periodic-evaluation reward (mean ± 95% CI",
+        "half-width over the validation episodes; `default`: the agent's defaults on",
+        "the same budget). Written by `python scripts/tune_table.py`.",
+        "",
+        f"greedy_best_plan on the same episodes: {ref:.3f} ± {ref_ci:.3f}.",
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),

@@ -5,6 +5,7 @@ replay the episodes their own evaluation recorded."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -53,3 +54,35 @@ def test_gainnet_evaluate_replays_the_committed_small_policy(tmp_path: Path) -> 
     assert len(got) == 3
     for seed, reward in got.items():
         assert reward == pytest.approx(want[seed], rel=1e-9, abs=1e-9), seed
+
+
+AGREEMENT = (sys.executable, str(ROOT / "scripts" / "agreement.py"), str(POLICIES / "small"))
+
+
+def test_agreement_script_compares_the_small_policy_with_its_prior(tmp_path: Path) -> None:
+    """scripts/agreement.py on the committed small policy (2 episodes): counts
+    every plan and request decision, its differing share is a share, the
+    plan margin is a finite logit gap and the prior logit is the run's own."""
+    out = tmp_path / "agreement.json"
+    done = subprocess.run(
+        [*AGREEMENT, "--episodes", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["episodes"] == 2
+    # small: 2 edges x 20 frames of plan decisions per episode
+    assert res["plan"]["decisions"] == 2 * 2 * 20
+    for kind in ("plan", "request"):
+        n, differ = res[kind]["decisions"], res[kind]["differ"]
+        assert n > 0 and 0 <= differ <= n and res[kind]["share"] == differ / n
+    assert res["plan"]["margin_min"] <= res["plan"]["margin_mean"] < float("inf")
+    assert res["plan"]["prior_logit"] == 5.0  # conf/agent/maskable_ppo.yaml, as trained
+    bad = subprocess.run(
+        [*AGREEMENT, "--episodes", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "--episodes=0 is invalid: must be >= 1" in bad.stderr

@@ -393,6 +393,7 @@ def test_tune_script_searches_and_tables_the_trials(tmp_path: Path) -> None:
     best = max(float(rows[t]["objective"]) for t in ("trial0", "trial1"))
     assert results["best_value"] == pytest.approx(best)
     assert set(results["best_params"]) <= set(next(iter(rows.values())))
+    assert "greedy_best_plan on the same episodes: " in (out / "trials.md").read_text()
     again = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
     assert again.returncode == 2 and f"TUNE_DIR={sweep} exists" in again.stderr
     assert math.isnan(best_validation_reward(tmp_path))  # no evaluations.csv: no score
