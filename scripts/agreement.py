@@ -6,14 +6,15 @@
 Plays the run's best model (deterministic) on the evaluation seeds (1000 on)
 of its own scenario and, at every decision, asks greedy_best_plan what it
 would do in the same state; prints, per decision type (plan, request), the
-number of decisions and the share where the two differ, the policy's
-mean episode reward, and at plan decisions the mean margin of
-greedy_best_plan's plan in the policy's logits over the best other valid
-plan (prior logit included: ``plan_prior_logit`` of the run's config when
-the plan head had learned nothing, more when it learned to prefer that
-plan, less when it learned to leave it). The default agent starts from greedy_best_plan
-(docs/training.md, "The default agent's prior"): a share near 0 means
-training left the prior almost as it was, so the agent can only tie it.
+number of decisions and the share where the two differ, the policy's mean
+episode reward, and at plan decisions the mean margin of greedy_best_plan's
+plan in the policy's logits over the best other valid plan (prior logit
+included: ``plan_prior_logit`` of the run's config when the plan head had
+learned nothing, more when it learned to prefer that plan, less when it
+learned to leave it) and the mean range of the valid plans' logits (how much
+the plan head tells plans apart at all). The default agent starts from
+greedy_best_plan (docs/training.md, "The default agent's prior"): a share near
+0 means the trained policy acts as its prior does, so it can only tie it.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Compare:
         self.calls = 0
         self.past = np.zeros(env.num_envs, dtype=bool)  # sub-envs past their one episode
         self.margins: list[np.ndarray] = []
+        self.ranges: list[np.ndarray] = []  # highest minus lowest valid plan logit
 
     def predict(self, obs: Any, action_masks: Any = None, **kw: Any) -> tuple[np.ndarray, Any]:
         if self.calls:
@@ -62,11 +64,12 @@ class Compare:
             self.counts[name][1] += int((a[at] != ref[at])[valid].sum())
         at = (kinds == core.DECISION_PLAN) & ~self.past
         if at.any():
-            self.margins.append(self.margin(obs[at], action_masks[at], ref[at]))
+            self.margin(obs[at], action_masks[at], ref[at])
         return a, state
 
-    def margin(self, obs: np.ndarray, masks: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        """(n,) logit of plan ``ref`` minus the highest other valid plan's."""
+    def margin(self, obs: np.ndarray, masks: np.ndarray, ref: np.ndarray) -> None:
+        """Record, per decision, the logit of plan ``ref`` minus the highest other
+        valid plan's, and the range of the valid plans' logits."""
         learned = self.learned
         if learned.vecnormalize is not None:
             obs = learned.vecnormalize.normalize_obs(obs)
@@ -77,8 +80,9 @@ class Compare:
         rows = np.arange(len(ref))
         own = logits[rows, ref]
         other = np.where(masks, logits, -np.inf)
+        self.ranges.append(other.max(axis=1) - np.where(masks, logits, np.inf).min(axis=1))
         other[rows, ref] = -np.inf
-        return own - other.max(axis=1)
+        self.margins.append(own - other.max(axis=1))
 
 
 def main() -> None:
@@ -110,6 +114,7 @@ def main() -> None:
     margins = margins[np.isfinite(margins)]  # an edge with one valid plan has no other
     out["plan"]["margin_mean"] = float(margins.mean())
     out["plan"]["margin_min"] = float(margins.min())
+    out["plan"]["logit_range_mean"] = float(np.concatenate(seen[0].ranges).mean())
     kw = load_run_config(args.run).agent.get("policy_kwargs") or {}
     prior = kw.get("plan_prior_logit") if kw.get("plan_prior") else None
     out["plan"]["prior_logit"] = None if prior is None else float(prior)
