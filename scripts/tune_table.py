@@ -21,21 +21,20 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from gainnet_rl.agents.baselines import GreedyBestPlan
+from gainnet_rl.agents.train import best_evaluation
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.evaluation.rollout import evaluate
+from gainnet_rl.evaluation.tables import summarize
 
 
 def best_eval(run: Path) -> dict[str, float]:
-    """The evaluations.csv row with the highest reward_mean (reward units)."""
-    with (run / "evaluations.csv").open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    """The objective and the rest of the run's :func:`best_evaluation` row."""
+    row = best_evaluation(run)
+    if row is None:
         raise SystemExit(f"{run}/evaluations.csv has no evaluation")
-    row = max(rows, key=lambda r: float(r["reward_mean"]))
     return {
         "objective": float(row["reward_mean"]),
         "ci95": float(row["reward_ci95"]),
@@ -46,15 +45,16 @@ def best_eval(run: Path) -> dict[str, float]:
 
 def reference(run: Path) -> tuple[float, float, str]:
     """greedy_best_plan's mean episode reward and 95% CI half-width (Student t,
-    reward units) on the run's validation episodes, and what they are."""
+    reward units, as the trials' ``evaluations.csv``) on the run's validation
+    episodes, and what they are."""
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     first, n = int(cfg["train"]["eval_first_seed"]), int(cfg["train"]["eval_episodes"])
     params = make_params(cfg["scenario"])
     r = evaluate(lambda env: GreedyBestPlan(env, seed=0), params, range(first, first + n))["reward"]
-    half = 1.96 * r.std(ddof=1) / np.sqrt(n) if n > 1 else float("nan")
+    s = summarize({"reward": r})["reward"]
     return (
-        float(r.mean()),
-        float(half),
+        s["mean"],
+        s["half_width"],
         f"{params.name}, load {params.load:g}, seeds {first}-{first + n - 1}",
     )
 

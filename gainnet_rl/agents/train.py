@@ -35,17 +35,24 @@ from gainnet_rl.evaluation.runs import ModelLoadError, discard_unstarted
 _STARTED = time.time()
 
 
-def best_validation_reward(run_dir: Path | str) -> float:
-    """The highest mean episode reward (reward units) of the run's periodic
-    evaluations (``evaluations.csv``, on the validation seeds
-    ``train.eval_first_seed`` on): the score of the model kept as best/.
-    NaN if the run made no periodic evaluation."""
+def best_evaluation(run_dir: Path | str) -> dict[str, str] | None:
+    """The run's periodic evaluation (an ``evaluations.csv`` row, on the
+    validation seeds ``train.eval_first_seed`` on) with the highest mean
+    episode reward: the score of the model kept as best/. None if the run
+    made no periodic evaluation."""
     path = Path(run_dir) / "evaluations.csv"
     if not path.is_file():
-        return float("nan")
+        return None
     with path.open(newline="") as f:
-        values = [float(row["reward_mean"]) for row in csv.DictReader(f)]
-    return max(values) if values else float("nan")
+        rows = list(csv.DictReader(f))
+    return max(rows, key=lambda r: float(r["reward_mean"])) if rows else None
+
+
+def best_validation_reward(run_dir: Path | str) -> float:
+    """The mean episode reward (reward units) of :func:`best_evaluation`;
+    NaN if the run made no periodic evaluation."""
+    row = best_evaluation(run_dir)
+    return float("nan") if row is None else float(row["reward_mean"])
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
