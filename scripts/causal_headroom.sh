@@ -2,7 +2,8 @@
 # Causal headroom over greedy_best_plan on every cell of the size x load grid:
 # scripts/causal_rollout.py's rollout policy (K sampled futures per candidate,
 # never the episode's own) on the request decisions of small, medium and large
-# at loads 0.5-2, and on the plan decisions of small at load 1; then the table
+# at loads 0.5-2, and on the plan decisions of small at load 1 (and, as their
+# bound, the same plan choice on the episodes' own futures); then the table
 # (docs/results/causal_rollout/table.md) beside the grid's verdicts. Two jobs
 # at a time; a cell whose JSON exists is kept (delete it to rerun).
 #
@@ -56,17 +57,19 @@ if [ "$PLANS" = 1 ]; then
   else
     jobs=("small 1.0 plans $n" "${jobs[@]}")
   fi
+  # the same plan choice on the episodes' own futures (K = 1): its bound
+  jobs+=("small 1.0 plans $n 1000 _hindsight --hindsight")
 fi
 
-run() {  # scenario load decisions episodes [first_seed suffix]
-  local s=$1 l=$2 d=$3 n=$4 first=${5:-1000} suffix=${6:-}
+run() {  # scenario load decisions episodes [first_seed suffix [flag]]
+  local s=$1 l=$2 d=$3 n=$4 first=${5:-1000} suffix=${6:-} flag=${7:-}
   local out="$OUT/${s}_load${l}_${d}${suffix}.json"
   if [ -f "$out" ]; then
     echo "kept $out"
     return 0
   fi
   "$PY" scripts/causal_rollout.py --scenario "$s" --load "$l" --decisions "$d" \
-    --episodes "$n" --first-seed "$first" --futures "$FUTURES" --out "$out.part" >"$out.log" 2>&1
+    --episodes "$n" --first-seed "$first" --futures "$FUTURES" $flag --out "$out.part" >"$out.log" 2>&1
   mv "$out.part" "$out"
   rm -f "$out.log"
   echo "wrote $out"
