@@ -157,3 +157,15 @@ def test_table_refuses_a_folder_without_results(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode != 0 and "holds no causal_rollout.py results" in proc.stderr
+
+
+def test_committed_table_is_what_the_committed_results_give(tmp_path: Path) -> None:
+    """docs/results/causal_rollout/table.md (the numbers docs/training.md and
+    the README quote) is rebuilt, byte for byte, from the committed runs."""
+    committed = SCRIPT.parents[1] / "docs" / "results" / "causal_rollout"
+    for f in committed.glob("*.json"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    grid = SCRIPT.parents[1] / "docs" / "results" / "grid" / "grid.csv"
+    text = causal_rollout.table(tmp_path, grid)
+    assert text == (committed / "table.md").read_text()
+    assert "| small | 1 | requests | 16 | 20 |" in text  # the default scenario's row
