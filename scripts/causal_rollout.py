@@ -12,9 +12,10 @@ channels, knowledge, tiers loading) copied, its random key replaced by keys
 from the probe's own generator, never the episode's. Each continuation then
 routes greedily under the plans the probe holds; a plan candidate is held
 from then on. The probe takes the option whose continuations earned the most
-on average, but leaves greedy_best_plan's choice only when that option's
-paired advantage over it exceeds ``--z`` standard errors (every candidate
-plays the same K futures: common random numbers). That is a rollout policy,
+on average, but leaves the choice it would make otherwise (greedy routing;
+the plan it holds, greedy_best_plan's until a switch) only when that
+option's paired advantage over it exceeds ``--z`` standard errors (every
+candidate plays the same K futures: common random numbers). That is a rollout policy,
 one step of policy improvement over greedy_best_plan (Bertsekas), which reads
 the simulator's state and model, as the heuristics do, but not the future:
 what it gains, a causal policy can gain.
