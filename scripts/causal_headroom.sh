@@ -11,9 +11,9 @@
 #   CAUSAL_DIR=/tmp/ch CAUSAL_SIZES=small CAUSAL_LOADS=1.0 CAUSAL_EPISODES=4 bash scripts/causal_headroom.sh
 #
 # Episodes per cell: CAUSAL_EPISODES, or by default 20 on small, 10 on medium
-# and 5 on large (a routing episode costs about 4 s, 40 s and 2.5 min here),
-# and 40 for the plans job (about a minute an episode). About an hour and a
-# half here with both cores, the plans job 20 minutes of it.
+# and 5 on large (a routing episode costs 1-6 s, 5-21 s and 0.5-2 min here,
+# rising with load), and 40 for the plans job (about 50 s an episode). About
+# 40 minutes here with both cores, the plans job 16 of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
