@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from gainnet_rl.agents.baselines import FixedPlanGreedy, best_fixed_plans
 from gainnet_rl.envs import core
@@ -200,7 +201,16 @@ def table(folder: Path, grid_csv: Path | None) -> str:
     for path in sorted(folder.glob("*.json")):
         run = json.loads(path.read_text())
         sm = run["summary"]
-        key = (sm["scenario"], sm["load"], sm["decisions"], sm["hindsight"], sm["futures"], sm["z"])
+        ov = tuple(sm.get("overrides", []))
+        key = (
+            sm["scenario"],
+            sm["load"],
+            sm["decisions"],
+            sm["hindsight"],
+            sm["futures"],
+            sm["z"],
+            ov,
+        )
         groups.setdefault(key, []).extend(run["episodes"])
     if not groups:
         raise SystemExit(f"{folder} holds no causal_rollout.py results (*.json)")
@@ -220,7 +230,7 @@ def table(folder: Path, grid_csv: Path | None) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[0], k[1], k[2], k[3])):
-        scen, load, dec, hind, fut, _ = key
+        scen, load, dec, hind, fut, _, ov = key
         rows = groups[key]
         b = np.array([r["greedy_best_plan"] for r in rows])
         q = np.array([r["rollout"] for r in rows])
@@ -228,10 +238,12 @@ def table(folder: Path, grid_csv: Path | None) -> str:
         n_dec = sum(r["plan_decisions"] + r["request_decisions"] for r in rows)
         n_chg = sum(r["plans_changed"] + r["requests_changed"] for r in rows)
         lines.append(
-            f"| {scen} | {load:g} | {dec} | {'hindsight' if hind else fut} | {len(rows)} "
+            f"| {scen}{' (' + ', '.join(ov) + ')' if ov else ''} | {load:g} | {dec} "
+            f"| {'hindsight' if hind else fut} | {len(rows)} "
             f"| {b.mean():.2f} | {q.mean():.2f} | {g['mean']:+.2f} [{g['ci_low']:+.2f}, "
             f"{g['ci_high']:+.2f}] | {100 * g['mean'] / abs(b.mean()):+.1f}% "
-            f"| {100 * n_chg / max(1, n_dec):.1f}% | {verdicts.get((scen, float(load)), '')} |"
+            f"| {100 * n_chg / max(1, n_dec):.1f}% "
+            f"| {'' if ov else verdicts.get((scen, float(load)), '')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -253,6 +265,14 @@ def main() -> None:
     )
     ap.add_argument(
         "--hindsight", action="store_true", help="play candidates on the episode's own future"
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="scenario override (dotted key, YAML value), repeatable, e.g. "
+        "--set arrivals._target_=gainnet_rl.envs.models.arrivals.BurstyArrivals",
     )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument(
@@ -277,7 +297,13 @@ def main() -> None:
         ap.error(f"--futures={args.futures} is invalid: must be >= 1")
     if not (np.isfinite(args.z) and args.z >= 0):
         ap.error(f"--z={args.z} is invalid: must be a finite number >= 0")
-    params = make_params(args.scenario, load=args.load)
+    overrides = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            ap.error(f"--set {item!r} is invalid: must be KEY=VALUE (e.g. arrivals.burst_factor=5)")
+        overrides[name] = yaml.safe_load(value)
+    params = make_params(args.scenario, load=args.load, overrides=overrides)
     base = best_fixed_plans(params)
     rows = []
     t0 = time.perf_counter()
@@ -303,6 +329,7 @@ def main() -> None:
         "futures": 1 if args.hindsight else args.futures,
         "hindsight": bool(args.hindsight),
         "z": args.z,
+        "overrides": list(args.set),
         "greedy_best_plan_plans": base.tolist(),
         "greedy_best_plan_mean": float(b.mean()),
         "rollout_mean": float(q.mean()),

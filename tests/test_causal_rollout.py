@@ -94,6 +94,7 @@ def test_causal_rollout_keeps_its_plans_when_no_switch_clears_the_bar(short) -> 
         (["--futures", "0"], "--futures"),
         (["--z", "-1"], "--z"),
         (["--episodes", "1"], "--episodes"),
+        (["--set", "arrivals.burst_factor"], "--set"),
     ],
 )
 def test_bad_arguments_are_refused_naming_the_flag(args: list[str], field: str) -> None:
@@ -169,3 +170,23 @@ def test_committed_table_is_what_the_committed_results_give(tmp_path: Path) -> N
     text = causal_rollout.table(tmp_path, grid)
     assert text == (committed / "table.md").read_text()
     assert "| small | 1 | requests | 16 | 20 |" in text  # the default scenario's row
+
+
+def test_table_keeps_runs_of_another_scenario_apart(tmp_path: Path) -> None:
+    """A run made with --set overrides is its own row, named by them, and
+    takes no grid verdict (the grid ran the scenario without them)."""
+    committed = SCRIPT.parents[1] / "docs" / "results" / "causal_rollout"
+    run = json.loads((committed / "small_load1.0_requests.json").read_text())
+    (tmp_path / "plain.json").write_text(json.dumps(run))
+    run["summary"]["overrides"] = ["arrivals.burst_factor=5"]
+    (tmp_path / "bursty.json").write_text(json.dumps(run))
+    grid = SCRIPT.parents[1] / "docs" / "results" / "grid" / "grid.csv"
+    rows = [r for r in causal_rollout.table(tmp_path, grid).splitlines() if r.startswith("| small")]
+    assert len(rows) == 2
+    (bursty,) = [r for r in rows if "burst_factor" in r]
+    (plain,) = [r for r in rows if "burst_factor" not in r]
+    assert "| small | 1 | requests | 16 | 20 |" in plain and plain.endswith(
+        "| tied (at or above) |"
+    )
+    assert bursty.startswith("| small (arrivals.burst_factor=5) | 1 | requests | 16 | 20 |")
+    assert bursty.endswith("|  |")
