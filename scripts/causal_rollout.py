@@ -229,8 +229,10 @@ def table(folder: Path, grid_csv: Path | None) -> str:
         "| gain [95% CI] | gain % | decisions changed | MaskablePPO in the grid |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[0], k[1], k[2], k[3])):
+    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[0], k[6], k[1], k[2], k[3])):
         scen, load, dec, hind, fut, _, ov = key
+        # a class path names its class alone: arrivals._target_=BurstyArrivals
+        ov = tuple(o.rsplit(".", 1)[-1] if "_target_=" in o else o for o in ov)
         rows = groups[key]
         b = np.array([r["greedy_best_plan"] for r in rows])
         q = np.array([r["rollout"] for r in rows])
