@@ -130,12 +130,10 @@ def episode(
     and which decisions the rollout changed."""
     if decisions not in DECISIONS:
         raise ValueError(f"decisions={decisions!r} is invalid: must be one of {list(DECISIONS)}")
-    ref = Engine(params, 1)
-    ref.reset([seed])
-    greedy = float(continuation_rewards(ref.state, params, base[None], ref.state.key.copy())[0])
-
     eng = Engine(params, 1)
     eng.reset([seed])
+    # the reference plays a copy of the same start on the episode's own key
+    greedy = float(continuation_rewards(eng.state, params, base[None], eng.state.key.copy())[0])
     held = base.copy()
     policy = FixedPlanGreedy(_Holder(eng), plans=held[None])
     gen = np.random.default_rng([seed, 7_919])
