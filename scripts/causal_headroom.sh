@@ -69,8 +69,7 @@ run() {  # scenario load decisions episodes [first_seed suffix [flag]]
     return 0
   fi
   "$PY" scripts/causal_rollout.py --scenario "$s" --load "$l" --decisions "$d" \
-    --episodes "$n" --first-seed "$first" --futures "$FUTURES" $flag --out "$out.part" >"$out.log" 2>&1
-  mv "$out.part" "$out"
+    --episodes "$n" --first-seed "$first" --futures "$FUTURES" $flag --out "$out" >"$out.log" 2>&1  # written whole, at the end
   rm -f "$out.log"
   echo "wrote $out"
 }

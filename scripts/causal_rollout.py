@@ -51,6 +51,7 @@ from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.engine import Engine
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation.tables import summarize
+from gainnet_rl.io import atomic_write_text, write_json
 
 DECISIONS = ("plans", "requests", "both")
 
@@ -288,7 +289,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.table is not None:
         text = table(args.table, args.grid)
-        (args.table / "table.md").write_text(text)
+        atomic_write_text(args.table / "table.md", text)
         print(text, end="")
         return
     if args.episodes < 2:
@@ -345,8 +346,7 @@ def main() -> None:
         )
     print(json.dumps(summary, indent=2))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"summary": summary, "episodes": rows}, indent=2) + "\n")
+        write_json(args.out, {"summary": summary, "episodes": rows})
 
 
 if __name__ == "__main__":
