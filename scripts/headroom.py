@@ -32,6 +32,7 @@ from gainnet_rl.agents.baselines import FixedPlanGreedy, best_fixed_plans
 from gainnet_rl.envs import core
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.gainnet_env import GainNetEnv
+from gainnet_rl.io import write_json
 
 
 def play_out(env: GainNetEnv, plans: np.ndarray, first: int | None) -> float:
@@ -119,8 +120,7 @@ def main() -> None:
     }
     print(json.dumps(summary, indent=2))
     if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"summary": summary, "episodes": rows}, indent=2) + "\n")
+        write_json(args.out, {"summary": summary, "episodes": rows})
 
 
 if __name__ == "__main__":
