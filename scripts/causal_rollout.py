@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from gainnet_rl.agents.baselines import FixedPlanGreedy, best_fixed_plans
+from gainnet_rl.agents.baselines import FixedPlanGreedy, best_fixed_plans, shared_plan_scores
 from gainnet_rl.envs import core
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.engine import Engine
@@ -69,6 +69,7 @@ def continuation_rewards(
     tables: np.ndarray,
     keys: np.ndarray,
     first: np.ndarray | None = None,
+    horizon_slots: int | None = None,
 ) -> np.ndarray:
     """Reward from ``state`` (B = 1) to the episode's end of each (plan
     table, key) continuation, with greedy routing under that table.
@@ -80,11 +81,14 @@ def continuation_rewards(
         keys: (N,) uint64 random keys of the continuations' futures (the
             episode's own key replays its future).
         first: (N,) first action of each continuation (None: its policy's).
+        horizon_slots: stop each continuation once it has advanced this many
+            slots past the state's (None: at the episode's end).
 
     Returns:
         (N,) reward summed over the continuation's steps (reward units).
     """
     n = len(tables)
+    stop = None if horizon_slots is None else int(state.slot[0]) + horizon_slots
     eng = Engine(params, n)
     rows = core.take(state, np.zeros(n, dtype=np.int64))
     rows.key[:] = keys
@@ -97,10 +101,12 @@ def continuation_rewards(
         first = None
         reward, truncated, _ = eng.step(act)
         total += np.where(alive, reward, 0.0)
+        if stop is not None:
+            truncated = truncated | (eng.state.slot >= stop)
         done = alive & truncated
-        if done.any():  # finished rows restart so the batch keeps stepping; not counted
-            eng.reset([0] * int(done.sum()), np.flatnonzero(done))
         alive &= ~truncated
+        if done.any() and alive.any():  # finished rows restart so the batch keeps stepping
+            eng.reset([0] * int(done.sum()), np.flatnonzero(done))
     return total
 
 
@@ -125,10 +131,14 @@ def episode(
     hindsight: bool,
     z: float = 2.0,
     decisions: str = "plans",
+    plan_pool: np.ndarray | None = None,
+    horizon_slots: int | None = None,
 ) -> dict[str, Any]:
     """One evaluation episode on ``seed``: the reward of greedy routing under
     the fixed plans ``base`` (E,) and of the rollout policy improving on it,
-    and which decisions the rollout changed."""
+    and which decisions the rollout changed. ``plan_pool``: the plans a plan
+    decision may pick besides the one held (None: every valid plan);
+    ``horizon_slots``: how far each continuation looks (None: to the end)."""
     if decisions not in DECISIONS:
         raise ValueError(f"decisions={decisions!r} is invalid: must be one of {list(DECISIONS)}")
     eng = Engine(params, 1)
@@ -150,6 +160,8 @@ def episode(
         is_req = kind == core.DECISION_REQUEST and decisions in ("requests", "both")
         n_opt = params.num_plans if kind == core.DECISION_PLAN else params.num_options
         valid = np.flatnonzero(eng.action_masks()[0, :n_opt])
+        if is_plan and plan_pool is not None:
+            valid = valid[np.isin(valid, plan_pool) | (valid == act)]
         if (is_plan or is_req) and valid.size > 1:
             keys = (
                 s.key.copy()
@@ -161,7 +173,9 @@ def episode(
             if is_plan:
                 e = int(s.plan_ptr[0])
                 tables[:, e] = first
-            value = continuation_rewards(s, params, tables, np.tile(keys, valid.size), first)
+            value = continuation_rewards(
+                s, params, tables, np.tile(keys, valid.size), first, horizon_slots
+            )
             best = _choose(value.reshape(valid.size, k), valid, act, z)
             name = "plan" if is_plan else "request"
             count[f"{name}_decisions"] += 1
@@ -252,6 +266,9 @@ def table(folder: Path, grid_csv: Path | None) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="small")
+    ap.add_argument(
+        "--version", type=int, choices=(1, 2), default=2, help="GainNet version (demand)"
+    )
     ap.add_argument("--load", type=float, default=1.0)
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=1000)
@@ -266,6 +283,20 @@ def main() -> None:
     )
     ap.add_argument(
         "--hindsight", action="store_true", help="play candidates on the episode's own future"
+    )
+    ap.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="plan decisions choose among the plan held and the N best plans of "
+        "greedy_best_plan's shared-plan search (0: every valid plan)",
+    )
+    ap.add_argument(
+        "--horizon-s",
+        type=float,
+        default=0.0,
+        help="each continuation looks this many simulated seconds ahead (0: to the "
+        "episode's end); a shorter look is still a causal policy",
     )
     ap.add_argument(
         "--set",
@@ -304,12 +335,24 @@ def main() -> None:
         if not sep or not name:
             ap.error(f"--set {item!r} is invalid: must be KEY=VALUE (e.g. arrivals.burst_factor=5)")
         overrides[name] = yaml.safe_load(value)
-    params = make_params(args.scenario, load=args.load, overrides=overrides)
+    if args.candidates < 0:
+        ap.error(f"--candidates={args.candidates} is invalid: must be >= 0")
+    if not (np.isfinite(args.horizon_s) and args.horizon_s >= 0):
+        ap.error(f"--horizon-s={args.horizon_s} is invalid: must be a finite number >= 0")
+    params = make_params(args.scenario, load=args.load, overrides=overrides, version=args.version)
     base = best_fixed_plans(params)
+    pool = None
+    if args.candidates:
+        scores = shared_plan_scores(params)
+        pool = np.flatnonzero(params.plan_allowed)[np.argsort(-scores, kind="stable")]
+        pool = np.union1d(pool[: args.candidates], base)
+    horizon = round(args.horizon_s / params.slot_s) if args.horizon_s else None
     rows = []
     t0 = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.episodes):
-        row = episode(params, base, seed, args.futures, args.hindsight, args.z, args.decisions)
+        row = episode(
+            params, base, seed, args.futures, args.hindsight, args.z, args.decisions, pool, horizon
+        )
         rows.append(row)
         print(
             f"seed {seed}: greedy_best_plan {row['greedy_best_plan']:.3f}  "
@@ -331,6 +374,9 @@ def main() -> None:
         "hindsight": bool(args.hindsight),
         "z": args.z,
         "overrides": list(args.set),
+        "version": args.version,
+        "candidates": args.candidates,
+        "horizon_s": args.horizon_s,
         "greedy_best_plan_plans": base.tolist(),
         "greedy_best_plan_mean": float(b.mean()),
         "rollout_mean": float(q.mean()),

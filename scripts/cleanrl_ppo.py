@@ -74,7 +74,7 @@ class Agent(nn.Module):
 def evaluate(agent: Agent, args: Args) -> float:
     """Mean return of the deterministic (argmax) policy over ``eval_episodes`` seeds."""
     env = gym.make_vec(
-        "gainnet_rl/GainNet-v1", args.eval_episodes, "vector_entry_point", scenario=args.scenario
+        "gainnet_rl/GainNet-v2", args.eval_episodes, "vector_entry_point", scenario=args.scenario
     )
     obs, info = env.reset(seed=1000)
     total, done = np.zeros(args.eval_episodes), np.zeros(args.eval_episodes, dtype=bool)
@@ -91,7 +91,7 @@ def main(args: Args) -> float:
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     envs = gym.make_vec(
-        "gainnet_rl/GainNet-v1",
+        "gainnet_rl/GainNet-v2",
         args.num_envs,
         "vector_entry_point",
         scenario=args.scenario,

@@ -32,7 +32,7 @@ import gainnet_rl
 from gainnet_rl.envs.wrappers import ValidActions
 total = []
 for k in range(EPISODES):
-    env = gym.make("gainnet_rl/GainNet-v1")
+    env = gym.make("gainnet_rl/GainNet-v2")
     env = ValidActions(env) if {wrap} else env
     obs, info = env.reset(seed=1000 + k)
     rng, ret, done = np.random.default_rng(k), 0.0, False

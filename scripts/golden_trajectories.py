@@ -9,6 +9,7 @@ float summaries (per-step observation and reward sums, final episode
 metrics) are kept for a tolerance comparison.
 
     python scripts/golden_trajectories.py record   # writes tests/data/golden_trajectories.npz
+    python scripts/golden_trajectories.py record --only v2   # (re)records the v2 ones alone
     python scripts/golden_trajectories.py check    # bit-identical? else max abs difference
 
 ``tests/test_golden.py`` checks the summaries (to 1e-9, so the test survives
@@ -39,6 +40,11 @@ STEPS = {
     "large-x64": 1200,
     "vehicular": 700,
     "medical-events": 700,
+    # GainNet-v2 (SYSTEM_MODEL sec. 13): per-class arrivals, 60 s episodes, demand history
+    "small-v2": 450,
+    "medium-v2": 950,
+    "vehicular-v2": 950,
+    "medical-v2": 950,
 }
 CONFIGS = [
     (scenario, action_mode, observation)
@@ -54,15 +60,23 @@ CONFIGS = [
     ("large-x64", "discrete", "flat"),
     ("vehicular", "discrete", "flat"),
     ("medical-events", "discrete", "flat"),
+    ("small-v2", "discrete", "flat"),
+    ("small-v2", "discrete", "graph"),
+    ("medium-v2", "continuous", "flat"),
+    ("vehicular-v2", "discrete", "flat"),
+    ("medical-v2", "discrete", "flat"),
 ]
 
 
-def _scenario(name: str) -> str | dict[str, Any]:
-    """A packaged scenario, or a variant exercising the other models (bursty
-    arrivals with queue overflow, road mobility, static devices, scheduled
-    edge events)."""
+def _scenario(name: str) -> dict[str, Any]:
+    """A packaged scenario with v1's demand (the recordings before v2), a
+    variant exercising the other models (bursty arrivals with queue overflow,
+    road mobility, static devices, scheduled edge events), or a packaged
+    scenario as GainNet-v2 (``-v2``)."""
+    if name.endswith("-v2"):
+        return load_scenario(name.removesuffix("-v2"))
     if name == "small-bursty-road":
-        cfg = load_scenario("small")
+        cfg = load_scenario("small", version=1)
         cfg["load"] = 2.0
         cfg["arrivals"] = {
             "_target_": "gainnet_rl.envs.models.arrivals.BurstyArrivals",
@@ -79,7 +93,7 @@ def _scenario(name: str) -> str | dict[str, Any]:
         }
         return cfg
     if name == "medical-events":
-        cfg = load_scenario("medical")
+        cfg = load_scenario("medical", version=1)
         cfg["load"] = 1.5
         cfg["events"] = [
             {"kind": "outage", "edges": [0], "start_s": 4.0, "end_s": 9.0},
@@ -87,12 +101,12 @@ def _scenario(name: str) -> str | dict[str, Any]:
         ]
         return cfg
     if name == "large-x64":
-        return "large"
+        return load_scenario("large", version=1)
     if name == "medium-static":
-        cfg = load_scenario("medium")
+        cfg = load_scenario("medium", version=1)
         cfg["mobility"] = {"_target_": "gainnet_rl.envs.models.mobility.Static"}
         return cfg
-    return name
+    return load_scenario(name, version=1)
 
 
 NUM_ENVS = 3  # sub-envs per configuration; "-x64" configurations use 64
@@ -167,9 +181,16 @@ def _name(cfg: tuple[str, str, str]) -> str:
     return "-".join(cfg)
 
 
-def record(path: Path = GOLDEN) -> None:
+def record(path: Path = GOLDEN, only: str | None = None) -> None:
+    """Record every configuration, or (``only``) those whose name contains
+    ``only``, keeping the file's other recordings."""
     out: dict[str, np.ndarray] = {}
+    if only is not None and path.exists():
+        with np.load(path) as z:
+            out = {k: z[k] for k in z.files}
     for cfg in CONFIGS:
+        if only is not None and only not in _name(cfg):
+            continue
         r = run(*cfg)
         n = _name(cfg)
         for k, v in r["hashes"].items():
@@ -207,9 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["record", "check"])
     ap.add_argument("--path", type=Path, default=GOLDEN)
+    ap.add_argument(
+        "--only", default=None, help="record only configurations whose name contains this"
+    )
     args = ap.parse_args(argv)
     if args.mode == "record":
-        record(args.path)
+        record(args.path, args.only)
         return 0
     return 0 if check(args.path) else 1
 

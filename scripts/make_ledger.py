@@ -2,7 +2,7 @@
 
 One row per (parameter, value) of every number in the config groups a scenario is
 composed of (``gainnet_rl/conf/scenario_base.yaml`` and
-``gainnet_rl/conf/{scenario,services,channel,mobility,models}/*.yaml``):
+``gainnet_rl/conf/{scenario,services,channel,mobility,models,arrivals,demand}/*.yaml``):
 file(s) (``group/name``), parameter (dotted path in the composed scenario, e.g.
 ``services.text.share``), value, unit, model (the row of the model
 catalog, or the service/tier it belongs to), source (the YAML's own comment
@@ -30,7 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "gainnet_rl" / "conf"
 #: as gainnet_rl.envs.config.SCENARIO_GROUPS (not imported: the script runs without the package)
-GROUPS = ("scenario", "services", "channel", "mobility", "models")
+GROUPS = ("scenario", "services", "channel", "mobility", "models", "arrivals", "demand")
+ROOT_GROUPS = ("scenario", "demand")  # as gainnet_rl.envs.config.ROOT_GROUPS
 LEDGER = ROOT / "docs" / "calibration_ledger.csv"
 ASSUMED_DATE = "2026-12 (assumed)"
 COLUMNS = ("files", "parameter", "value", "unit", "model", "source", "date")
@@ -103,6 +104,9 @@ DATES = [
     ("RTX 3060", "2023 (community benchmarks)"),
     ("H.264", "2024 (encoder practice)"),
     ("16-bit PCM", "(definition)"),
+    ("Splitwise", "2024 (Azure LLM inference trace 2023)"),
+    ("Azure", "2023 (Azure LLM inference trace)"),
+    ("ModServe", "2025"),
     ("sec. ", "SYSTEM_MODEL.md (2026)"),
 ]
 
@@ -112,7 +116,7 @@ def config_files() -> list[tuple[str, Path, str]]:
     scenario config file: a group file is placed at ``scenario.<group>``."""
     out = [("scenario_base", CONF / "scenario_base.yaml", "")]  # the shared defaults
     for group in GROUPS:
-        prefix = "" if group == "scenario" else group
+        prefix = "" if group in ROOT_GROUPS else group
         for path in sorted((CONF / group).glob("*.yaml")):
             out.append((f"{group}/{path.stem}", path, prefix))
     return out

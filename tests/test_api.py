@@ -16,7 +16,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import gainnet_rl  # noqa: F401  (registers the ids)
 from gainnet_rl.envs import GainNetEnv
 
-ENV_ID = "gainnet_rl/GainNet-v1"
+ENV_ID = "gainnet_rl/GainNet-v2"
 SCENARIOS = {"small": (2, 20), "medium": (4, 40), "large": (8, 80)}  # (edges, devices)
 ACTION_MODES = ("discrete", "continuous")
 OBSERVATIONS = ("flat", "graph")
@@ -67,7 +67,7 @@ def test_sb3_env_checker_passes(scenario: str, action_mode: str, observation: st
 def test_make_works_in_a_fresh_interpreter() -> None:
     code = (
         "import gymnasium as gym, numpy as np\n"
-        "env = gym.make('gainnet_rl:gainnet_rl/GainNet-v1')\n"
+        "env = gym.make('gainnet_rl:gainnet_rl/GainNet-v2')\n"
         "obs, info = env.reset(seed=0)\n"
         "assert env.observation_space.contains(obs)\n"
         "a = int(np.flatnonzero(env.unwrapped.action_masks())[0])\n"
@@ -84,7 +84,7 @@ def test_make_works_in_a_fresh_interpreter() -> None:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_per_scenario_ids_build_that_scenario(scenario: str) -> None:
-    env_id = f"gainnet_rl/GainNet-{scenario}-v1"
+    env_id = f"gainnet_rl/GainNet-{scenario}-v2"
     assert env_id in gym.registry
     env = gym.make(env_id)
     edges, devices = SCENARIOS[scenario]
@@ -206,4 +206,4 @@ def test_v0_is_removed() -> None:
         with pytest.raises(gym.error.Error):
             gym.make(env_id)
     doc = GainNetEnv.__doc__ or ""
-    assert "## Version History" in doc and "- v1:" in doc
+    assert "## Version History" in doc and "- v1:" in doc and "- v2:" in doc

@@ -28,7 +28,7 @@ from gainnet_rl.agents.sb3_vec_env import GainNetSB3VecEnv
 from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.wrappers import ValidActions, ValidActionsVector
 
-ENV_ID = "gainnet_rl/GainNet-v1"
+ENV_ID = "gainnet_rl/GainNet-v2"
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CLIENTS = runpy.run_path(str(ROOT / "scripts" / "client_returns.py"))

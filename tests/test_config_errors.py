@@ -15,7 +15,7 @@ import gainnet_rl  # noqa: F401  (registers the ids)
 from gainnet_rl.envs import GainNetEnv, core
 from gainnet_rl.envs.config import ConfigError, compose, conf_dir, load_scenario
 
-ENV_ID = "gainnet_rl/GainNet-v1"
+ENV_ID = "gainnet_rl/GainNet-v2"
 NAN = float("nan")
 
 

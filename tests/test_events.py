@@ -4,7 +4,9 @@ An outage takes an edge's compute server down from its start slot: the mask
 forbids the edge, its queue is emptied and the requests it was still serving
 are dropped in the failure slot; the books still balance. A compute cut
 multiplies the edge's speed. ``knowledge_flow: false`` forbids every plan
-with sensing or fine-tuning, so knowledge only decays.
+with sensing or fine-tuning, so knowledge only decays. On v1's 20 s
+episodes (``version=1``): events do not depend on the demand, and the
+times below are set for them.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ def _rewarded_run(state: core.State, p: Any, slot: int) -> tuple[core.State, flo
 
 def test_outage_loses_the_requests_in_flight_at_the_failure_slot() -> None:
     ov = {"load": 2.0}  # busy, so requests on edge 0 are still running when it fails
-    p_fail = make_params("small", overrides={**ov, **OUTAGE})
-    p_ok = make_params("small", overrides=ov)
+    p_fail = make_params("small", overrides={**ov, **OUTAGE}, version=1)
+    p_ok = make_params("small", overrides=ov, version=1)
     keys = np.array([2], dtype=np.uint64)
     s_fail, r_fail = _rewarded_run(core.reset(keys, p_fail), p_fail, F)
     s_ok, r_ok = _rewarded_run(core.reset(keys, p_ok), p_ok, F)
@@ -85,7 +87,7 @@ def test_compute_cut_retimes_the_requests_queued_on_the_edge() -> None:
     """A cut to factor 0.5 at slot F dilates every decided request's remaining
     compute on the edge by 2 (SYSTEM_MODEL 12.5), and re-books its outcome."""
     cut = {"events": [{"kind": "compute_cut", "edges": [0], "start_s": 10.0, "factor": 0.5}]}
-    p = make_params("small", overrides={"load": 2.0, **cut})
+    p = make_params("small", overrides={"load": 2.0, **cut}, version=1)
     state = core.reset(np.array([4], dtype=np.uint64), p)
     state, _ = _rewarded_run(state, p, F - 1)
     # finish slot F - 1's decisions with edge 0 or reject, up to the advance into F
@@ -146,7 +148,7 @@ def test_conservation_and_mask_with_events(events: dict, name: str) -> None:
 
 def test_outage_with_end_recovers_after_reloading_models() -> None:
     ev = {"events": [{"kind": "outage", "edges": [1], "start_s": 5.0, "end_s": 8.0}]}
-    p = make_params("small", overrides=ev)
+    p = make_params("small", overrides=ev, version=1)
     state = _run_until(core.reset(np.array([2], dtype=np.uint64), p), p, 80)
     assert state.edge_up[0, 1]
     held = state.edge_tier[0, 1] >= 0
@@ -191,7 +193,7 @@ def test_events_keep_batched_scalar_parity() -> None:
 
 
 def test_knowledge_flow_off_forbids_sensing_and_fine_tuning() -> None:
-    p = make_params("small", overrides={"knowledge_flow": False})
+    p = make_params("small", overrides={"knowledge_flow": False}, version=1)
     allowed = core.plan_mask(p)
     assert allowed.any()
     assert (p.plan_finetune[allowed] == 0).all() and (p.plan_sensing[allowed] == 0).all()
@@ -238,4 +240,4 @@ def test_knowledge_flow_off_forbids_sensing_and_fine_tuning() -> None:
 )
 def test_bad_events_name_the_field(override: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(field)):
-        make_params("small", overrides=override)
+        make_params("small", overrides=override, version=1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from gainnet_rl.envs.config import SCENARIO_GROUPS, conf_dir
+from gainnet_rl.envs.config import ROOT_GROUPS, SCENARIO_GROUPS, conf_dir
 
 LEDGER = Path(__file__).resolve().parents[1] / "docs" / "calibration_ledger.csv"
 
@@ -51,7 +51,7 @@ def test_every_config_number_has_a_ledger_row() -> None:
         ]
     for group, path, label in files:
         cfg = yaml.safe_load(path.read_text())
-        for param, value in _numbers(cfg if group == "scenario" else {group: cfg}):
+        for param, value in _numbers(cfg if group in ROOT_GROUPS else {group: cfg}):
             held.add((param, value))
             if label not in index.get((param, value), []):
                 missing.append(f"{label}: {param} = {value}")

@@ -1,4 +1,4 @@
-"""GainNet-mix-v1: the size and load drawn per episode, one set of spaces."""
+"""GainNet-mix-v2: the size and load drawn per episode, one set of spaces."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def _episode(env: GainNetMixEnv, seed: int | None) -> tuple[tuple[str, float], f
 
 
 def test_spaces_are_shared_and_the_env_passes_gymnasiums_checker() -> None:
-    env = gym.make("gainnet_rl/GainNet-mix-v1")
+    env = gym.make("gainnet_rl/GainNet-mix-v2")
     check_env(env.unwrapped, skip_render_check=True)
-    small = gym.make("gainnet_rl/GainNet-small-v1")
+    small = gym.make("gainnet_rl/GainNet-small-v2")
     assert env.observation_space == small.observation_space
     assert env.action_space == small.action_space
 

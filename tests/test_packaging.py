@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
     import gainnet_rl
     from gainnet_rl.agents.baselines import HEURISTICS
 
-    env = gym.make("gainnet_rl/GainNet-v1")
+    env = gym.make("gainnet_rl/GainNet-v2")
     obs, info = env.reset(seed=0)
     rng = np.random.default_rng(0)
     total = 0.0

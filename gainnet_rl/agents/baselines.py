@@ -9,11 +9,13 @@ an orchestrator that monitors its network could know; they are bound to an
 env (scalar or vector) when built.
 
 On plan (frame) decisions every heuristic but ``random`` and
-``greedy_best_plan`` holds the scenario's default plan: the medium tiers of
-the most requested services that fit, the middle fine-tuning and sensing
-levels (``Params.default_plan``). ``greedy_best_plan`` holds, per edge, the
-fixed plan under which greedy routing did best on search seeds disjoint from
-the evaluation seeds (SYSTEM_MODEL sec. 12.8).
+``greedy_best_plan`` and ``adaptive_plan`` holds the scenario's default plan: the
+medium tiers of the most requested services that fit, the middle fine-tuning
+and sensing levels (``Params.default_plan``). ``greedy_best_plan`` holds, per
+edge, the fixed plan under which greedy routing did best on search seeds
+disjoint from the evaluation seeds (SYSTEM_MODEL sec. 12.8); ``adaptive_plan``
+re-chooses each edge's plan every frame from the demand history the agent
+observes, by a table searched the same way (sec. 13.4).
 """
 
 from __future__ import annotations
@@ -287,7 +289,7 @@ class FixedPlanGreedy(GreedyUtility):
 
 #: Seeds the greedy_best_plan search plays, disjoint from the evaluation seeds (1000 on).
 PLAN_SEARCH_SEEDS = tuple(range(500, 504))
-_PLAN_CACHE: list[tuple[str, tuple[int, ...], int, np.ndarray]] = []
+_PLAN_CACHE: list[tuple[str, Any, int, np.ndarray]] = []  # (digest, key, rounds, result)
 
 
 def params_digest(params: Any) -> str:
@@ -298,6 +300,26 @@ def params_digest(params: Any) -> str:
         h.update(f.name.encode())
         h.update(pickle.dumps(getattr(params, f.name), protocol=4))
     return h.hexdigest()
+
+
+def shared_plan_scores(params: Any, seeds: Sequence[int] = PLAN_SEARCH_SEEDS) -> np.ndarray:
+    """Mean episode reward of greedy routing on ``seeds`` with each allowed
+    plan held by every edge (in the order of ``flatnonzero(plan_allowed)``),
+    one batched evaluation (common random numbers). Cached per scenario content."""
+    key = ("shared", tuple(int(x) for x in seeds))
+    digest = params_digest(params)
+    for cp, cs, _, scores in _PLAN_CACHE:
+        if cp == digest and cs == key:
+            return scores.copy()
+    if not key[1]:
+        raise ValueError("seeds is empty: the plan search needs at least one seed")
+    cand, n = np.flatnonzero(params.plan_allowed), len(key[1])
+    table = np.repeat(cand, n)[:, None] * np.ones(params.num_edges, dtype=np.int64)
+    res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, list(key[1]) * len(cand))
+    scores = res["reward"].reshape(len(cand), n).mean(axis=1)
+    _PLAN_CACHE.append((digest, key, 0, scores.copy()))  # type: ignore[arg-type]
+    del _PLAN_CACHE[:-8]
+    return scores
 
 
 def best_fixed_plans(
@@ -324,7 +346,7 @@ def best_fixed_plans(
         res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, list(key) * len(cand))
         return int(cand[np.argmax(res["reward"].reshape(len(cand), n).mean(axis=1))])
 
-    plans = np.full(E, best(np.repeat(cand, n)[:, None] * np.ones(E, dtype=np.int64)))
+    plans = np.full(E, cand[np.argmax(shared_plan_scores(params, key))])
     for _ in range(rounds):
         for e in range(E):
             table = np.tile(plans, (len(cand) * n, 1))
@@ -347,6 +369,139 @@ class GreedyBestPlan(FixedPlanGreedy):
         super().__init__(env, seed, best_fixed_plans(SimulatorView(env).engine.params))
 
 
+#: Seeds the adaptive_plan search plays (its demand-level table), disjoint from the
+#: evaluation seeds (1000 on) and the training validation seeds (100000 on).
+ADAPTIVE_SEARCH_SEEDS = tuple(range(500, 516))
+#: every plan-search seed of the heuristics: evaluation windows must avoid them
+SEARCH_SEEDS = tuple(sorted(set(PLAN_SEARCH_SEEDS) | set(ADAPTIVE_SEARCH_SEEDS)))
+
+
+def demand_levels(state: Any, params: Any, idx: np.ndarray, edge: np.ndarray,
+                  threshold: float, horizon: int) -> np.ndarray:  # fmt: skip
+    """The demand level of edge ``edge[i]`` of sub-env ``idx[i]`` as the observation
+    shows it (sec. 13.3-13.4): bit k is set when the k-th machine-driven service's
+    arrivals there (the demand history's horizon ``horizon``, requests/s) exceed
+    ``threshold`` times their mean at this load; 0 without a demand history (v1)."""
+    machine = [s for s, c in enumerate(params.service_arrival) if c == "machine"]
+    level = np.zeros(idx.size, dtype=np.int64)
+    if not params.demand_horizons_s or not machine:
+        return level
+    mean = max(params.load, 1e-9) * params.demand_ref_hz
+    for k, s in enumerate(machine):
+        high = state.demand_hz[idx, edge, s, horizon] > threshold * mean[s]
+        level |= high.astype(np.int64) << k
+    return level
+
+
+class LevelPlanGreedy(GreedyUtility):
+    """Greedy routing; at each frame, edge e holds ``table[level, e]``, the
+    level being its demand level (:func:`demand_levels`). ``table`` (L, E) for
+    every sub-env, or (B, L, E), one per sub-env (the search plays many)."""
+
+    name = "level_plan_greedy"
+
+    def __init__(
+        self,
+        env: Any,
+        seed: int = 0,
+        table: np.ndarray | None = None,
+        threshold: float = 1.5,
+        horizon: int = 1,
+    ) -> None:
+        super().__init__(env, seed)
+        p, B = self.engine.params, self.engine.num_envs
+        L = 2 ** sum(c == "machine" for c in p.service_arrival) if p.demand_horizons_s else 1
+        t = np.asarray(
+            table if table is not None else np.full((L, p.num_edges), p.default_plan),
+            dtype=np.int64,
+        )
+        t = np.broadcast_to(t, (B, *t.shape)) if t.ndim == 2 else t
+        if t.shape != (B, L, p.num_edges):
+            raise ValueError(f"table has shape {t.shape}: must be ({L}, E) or ({B}, {L}, E)")
+        if not p.plan_allowed[t].all():
+            raise ValueError("table holds a plan the scenario forbids (Params.plan_allowed)")
+        H = len(p.demand_horizons_s)
+        if H and not 0 <= horizon < H:
+            raise ValueError(f"horizon={horizon} is invalid: must be in [0, {H - 1}]")
+        self.table, self.threshold, self.horizon = t, float(threshold), int(horizon)
+
+    def plan_actions(self, mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        s, p = self.engine.state, self.engine.params
+        assert s is not None
+        e = s.plan_ptr[idx]
+        level = demand_levels(s, p, idx, e, self.threshold, self.horizon)
+        return self._or_current(self.table[idx, level, e], mask, idx)
+
+
+def adaptive_plan_table(
+    params: Any,
+    seeds: Sequence[int] = ADAPTIVE_SEARCH_SEEDS,
+    candidates: int = 8,
+    rounds: int = 1,
+    threshold: float = 1.5,
+    horizon: int = 1,
+) -> np.ndarray:
+    """The (L, E) demand-level plan table of ``adaptive_plan``: start from
+    greedy_best_plan's plans at every level, then, ``rounds`` times level by
+    level and edge by edge (coordinate ascent), give the entry the best of:
+    its current plan, the ``candidates`` best shared fixed plans, or
+    greedy_best_plan's, by the mean episode reward of greedy routing on
+    ``seeds`` (one batched evaluation per entry, common random numbers).
+    Cached per scenario content."""
+    key = ("adaptive", tuple(int(x) for x in seeds), candidates, rounds, threshold, horizon)
+    digest = params_digest(params)
+    for cp, cs, _, table in _PLAN_CACHE:
+        if cp == digest and cs == key:
+            return table.copy()
+    if not key[1]:
+        raise ValueError("seeds is empty: the plan search needs at least one seed")
+    E, n = params.num_edges, len(key[1])
+    fixed = best_fixed_plans(params)
+    machine = sum(c == "machine" for c in params.service_arrival)
+    L = 2**machine if params.demand_horizons_s else 1
+    table = np.broadcast_to(fixed, (L, E)).copy()
+    if L == 1:  # no demand signal: greedy_best_plan's plans
+        return table
+    scores = shared_plan_scores(params)
+    cand = np.flatnonzero(params.plan_allowed)
+    cand = cand[np.argsort(-scores, kind="stable")][:candidates]
+    cand = np.unique(np.concatenate([cand, fixed]))
+    for _ in range(rounds):
+        for lv in range(L):
+            for e in range(E):
+                options = np.concatenate([[table[lv, e]], cand[cand != table[lv, e]]])
+                tables = np.repeat(np.broadcast_to(table, (len(options), L, E)).copy(), n, axis=0)
+                tables[:, lv, e] = np.repeat(options, n)
+                res = evaluate(
+                    lambda env, t=tables: LevelPlanGreedy(
+                        env, table=t, threshold=threshold, horizon=horizon
+                    ),
+                    params,
+                    list(key[1]) * len(options),
+                )
+                table[lv, e] = options[int(np.argmax(res["reward"].reshape(-1, n).mean(1)))]
+    _PLAN_CACHE.append((digest, key, 0, table.copy()))  # type: ignore[arg-type]
+    del _PLAN_CACHE[:-8]
+    return table
+
+
+class AdaptivePlan(LevelPlanGreedy):
+    """Greedy routing with each edge's plan re-chosen every frame from the
+    demand the observation shows (SYSTEM_MODEL sec. 13.4): the edge's demand
+    level (which machine-driven services' arrivals over the last ~5 s, the
+    demand history's 5 s horizon, exceed 1.5x their mean) picks its plan from
+    a table searched by :func:`adaptive_plan_table` on
+    :data:`ADAPTIVE_SEARCH_SEEDS` (disjoint from the evaluation seeds). It
+    reads the demand history the agent observes, never the hidden ON/OFF
+    states; without a demand history (v1) it is greedy_best_plan."""
+
+    name = "adaptive_plan"
+
+    def __init__(self, env: Any, seed: int = 0) -> None:
+        params = SimulatorView(env).engine.params
+        super().__init__(env, seed, adaptive_plan_table(params))
+
+
 HEURISTICS: dict[str, type[Heuristic]] = {
     h.name: h
     for h in (
@@ -358,5 +513,6 @@ HEURISTICS: dict[str, type[Heuristic]] = {
         GreedyUtility,
         Matching,
         GreedyBestPlan,
+        AdaptivePlan,
     )
 }

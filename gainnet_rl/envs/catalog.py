@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gainnet_rl.envs.checks import fail, mapping, num, pair, val
+from gainnet_rl.envs.models.arrivals import ARRIVAL_CLASSES
 
 TIER_NAMES = ("small", "medium", "large")
 SERVICE_KINDS = ("text", "vision", "image")
@@ -130,6 +131,9 @@ class Services:
     kv_tok: np.ndarray  # (S, M) KV GB per token
     fl_fixed: np.ndarray  # (S, M) FLOPs per request (diffusion)
     fl_tok: np.ndarray  # (S, M) FLOPs per token (2 N)
+    arrival: tuple[
+        str | None, ...
+    ]  # (S,) arrival class "human" | "machine" (sec. 13.1), None: unset
 
 
 def services(cfg: dict[str, Any], models: dict[str, ModelRow]) -> Services:
@@ -148,12 +152,17 @@ def services(cfg: dict[str, Any], models: dict[str, ModelRow]) -> Services:
     mem = np.full((S, M), np.inf)
     qual, t_params, t_fixed, t_in, t_out, t_beta = zm(), zm(), zm(), zm(), zm(), zm()
     kv_fixed, kv_tok, fl_fixed, fl_tok = zm(), zm(), zm(), zm()
+    arrivals: list[str | None] = []
     for i, sname in enumerate(names):
         sc = dict(services[sname] or {})
         f = f"services.{sname}"
         kind = sc.get("kind")
         if kind not in SERVICE_KINDS:
             fail(f"{f}.kind", kind, f"one of {list(SERVICE_KINDS)}")
+        cls = sc.get("arrival")
+        if cls is not None and cls not in ARRIVAL_CLASSES:
+            fail(f"{f}.arrival", cls, f"one of {list(ARRIVAL_CLASSES)} (sec. 13.1)")
+        arrivals.append(cls)
         kind_idx[i] = SERVICE_KINDS.index(kind)
         share[i] = num(sc, "share", f"{f}.share", lo=0)
         dl_lo[i], dl_hi[i] = pair(sc, "deadline_s", f"{f}.deadline_s", 0, lo_open=True)
@@ -243,6 +252,7 @@ def services(cfg: dict[str, Any], models: dict[str, ModelRow]) -> Services:
     if share.sum() <= 0:
         fail("services.*.share", share.tolist(), "non-negative with a positive sum")
     share = share / share.sum()
+    arrival = tuple(arrivals)
     return Services(**{k: v for k, v in locals().items() if k in Services.__dataclass_fields__})
 
 

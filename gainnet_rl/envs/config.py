@@ -11,6 +11,7 @@ one place, :func:`gainnet_rl.envs.params.build_params`.
 
     >>> params = make_params("vehicular", load=1.5,
     ...                      overrides={"network.backhaul_bps": 2e8})
+    >>> v1 = make_params("small", version=1)  # GainNet-v1's demand
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 
 #: Config groups a scenario is composed of: ``scenario`` files, and the groups
 #: their defaults lists place at ``scenario.<group>``.
-SCENARIO_GROUPS = ("scenario", "services", "channel", "mobility", "models")
+SCENARIO_GROUPS = ("scenario", "services", "channel", "mobility", "models", "arrivals", "demand")
+#: Groups whose files fill the scenario itself (the others sit at ``scenario.<group>``).
+ROOT_GROUPS = ("scenario", "demand")
 
 
 class ConfigError(ValueError):
@@ -131,9 +134,25 @@ def typed(schema: type, cfg: DictConfig | dict[str, Any]) -> Any:
         raise ConfigError(f"{key} is invalid: {first}") from None
 
 
+#: GainNet versions: 2 (SYSTEM_MODEL sec. 13, the default) and 1 (sec. 12), which
+#: differ only in their demand (the ``demand`` config group: arrivals, episode
+#: length, demand history in the observation)
+VERSIONS = (1, 2)
+
+
+def check_version(version: Any) -> int | None:
+    """``version`` as an int (None: the scenario's own, v2); ConfigError otherwise."""
+    if version is None:
+        return None
+    if isinstance(version, bool) or version not in VERSIONS:
+        raise ConfigError(f"version={version!r} is invalid: must be one of {list(VERSIONS)}")
+    return int(version)
+
+
 @lru_cache(maxsize=32)
-def _composed_scenario(name: str) -> dict[str, Any]:
-    cfg = compose("env", [f"scenario={name}"]).scenario
+def _composed_scenario(name: str, version: int | None = None) -> dict[str, Any]:
+    demand = [] if version is None else [f"demand@scenario=v{version}"]
+    cfg = compose("env", [f"scenario={name}", *demand]).scenario
     out = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(out, dict)
     return out
@@ -142,6 +161,7 @@ def _composed_scenario(name: str) -> dict[str, Any]:
 def load_scenario(
     scenario: str | Mapping[str, Any] | DictConfig = "small",
     overrides: Mapping[str, Any] | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
     """Return a scenario config as a plain, resolved dict.
 
@@ -153,13 +173,23 @@ def load_scenario(
             "network.edge_memory_gb": 16}``, applied in order. Setting a model's
             ``_target_`` (``"mobility._target_"``) to another class replaces that
             model's block, so its arguments start from the class defaults.
+        version: ``1`` or ``2`` picks that version's demand for a packaged
+            scenario (None: the scenario's own, v2); a config mapping states
+            its own, so it takes no version.
     """
+    version = check_version(version)
     if isinstance(scenario, str):
         if scenario not in scenario_names():
             raise ConfigError(
                 f"scenario={scenario!r} is unknown: must be one of {scenario_names()}"
             )
-        base: Any = copy.deepcopy(_composed_scenario(scenario))
+        base: Any = copy.deepcopy(_composed_scenario(scenario, version))
+    elif version is not None:
+        raise ConfigError(
+            f"version={version!r} is invalid with a config mapping as the scenario: a mapping "
+            "states its own demand (its arrivals, episode_slots and demand_horizons_s); "
+            "give version=None"
+        )
     elif isinstance(scenario, DictConfig):
         base = OmegaConf.to_container(scenario, resolve=True)
     elif isinstance(scenario, Mapping):
@@ -211,6 +241,7 @@ def make_params(
     scenario: str | Mapping[str, Any] | DictConfig = "small",
     load: float | None = None,
     overrides: Mapping[str, Any] | None = None,
+    version: int | None = None,
 ) -> Params:
     """Compose, override and validate a scenario into :class:`~gainnet_rl.envs.params.Params`.
 
@@ -219,10 +250,11 @@ def make_params(
         load: the offered load (``scenario.load``), if given (it wins over
             ``overrides["load"]``); >= 0.
         overrides: as :func:`load_scenario`.
+        version: as :func:`load_scenario` (1 or 2; None: v2).
     """
     from gainnet_rl.envs.params import build_params  # params imports ConfigError from here
 
     ov = dict(overrides or {})
     if load is not None:
         ov["load"] = load
-    return build_params(load_scenario(scenario, ov))
+    return build_params(load_scenario(scenario, ov, version))

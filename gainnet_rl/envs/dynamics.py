@@ -13,7 +13,7 @@ import numpy as np
 
 from gainnet_rl.envs import decide, slot
 from gainnet_rl.envs.events import apply_events, record
-from gainnet_rl.envs.models.channel_kernels import NEED_REQUEST
+from gainnet_rl.envs.models.channel_kernels import NEED_MEASURE, NEED_REQUEST
 from gainnet_rl.envs.outcomes import decision_type, plan_choices, request_outcomes
 from gainnet_rl.envs.params import LATENCY_BIN_S, Params
 from gainnet_rl.envs.state import (
@@ -88,9 +88,17 @@ def reset(keys: np.ndarray, p: Params) -> State:
         records=zf(p.record_slots, len(REC_FIELDS)),
         n_records=zero.copy(),
         carry_reward=np.zeros(B),
+        # the demand history starts at the long-run mean per edge at this load
+        demand_hz=np.broadcast_to(
+            (p.load * p.demand_ref_hz)[None, None, :, None], (B, E, S, len(p.demand_horizons_s))
+        ).copy(),
     )
-    arrive(state, p, None)  # slot 0 is a measurement slot: every link is drawn
+    # slot 0 is a measurement slot: every link's large-scale gain is drawn
+    # (here as arrive would, once per slot: the draws do not change), and the
+    # devices associate before they issue requests
+    _draw(state, p, np.arange(B), np.full((B, U), NEED_MEASURE, np.uint8))
     state.assoc[:] = np.argmax(state.gain_db, axis=2)
+    arrive(state, p, None)
     return state
 
 
@@ -321,8 +329,11 @@ def arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
     """Draw the requests of slot ``s.slot`` of sub-envs ``idx`` (all when None)
     into the queue (none at the episode's end)."""
     rows = np.arange(s.batch_size) if idx is None else idx  # (writable: one kernel type)
-    counts = np.empty((rows.size, p.num_devices), np.int64)
-    p.arrivals.sample_rows(s.arrivals, s.key, s.slot[rows], rows, p.arrival_rate_per_slot, counts)
+    per_service = p.num_services if p.arrivals.per_service else 1
+    counts = np.zeros((rows.size, p.num_devices, per_service), np.int64)
+    p.arrivals.sample_rows(
+        s.arrivals, s.key, s.slot[rows], rows, p.arrival_rate_per_slot, counts, s.assoc
+    )
     d = derived(p)
     slot.enqueue_rows(
         rows, s.slot, s.key, counts, p.episode_slots, s.ring_events, p.ring_slots,
@@ -333,6 +344,11 @@ def arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
         p.payload_lo_bits, p.payload_hi_bits, p.bits_per_token, d.is_vision, p.visual_tokens,
         p.deadline_lo_s, p.deadline_hi_s, p.min_quality_lo, p.min_quality_hi, p.private_prob,
     )  # fmt: skip
+    if p.demand_horizons_s:
+        slot.demand_rows(
+            rows, s.slot, p.episode_slots, s.n_req, s.q_device, s.q_service, s.assoc,
+            p.demand_decay, p.slot_s, s.demand_hz,
+        )  # fmt: skip
     # the links the slot's requests use (and every link at a measurement slot)
     need = np.empty((rows.size, p.num_devices), np.uint8)
     slot.slot_need_rows(rows, s.slot, p.measure_slots, s.n_req, s.q_device, need)

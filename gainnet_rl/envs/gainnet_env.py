@@ -70,9 +70,10 @@ class GainNetEnv(gym.Env):
     shape, NaN, or a value outside the space raises ``ValueError``.
 
     ## Observation Space
-    ``observation="flat"``: ``Box(-10, 10, (D,), float32)`` with D = 240
-    for the default scenarios (S = 3 services, E_max = 8; 196 with
-    ``option_outcomes=False``), the concatenation of
+    ``observation="flat"``: ``Box(-10, 10, (D,), float32)`` with D = 312
+    for the default scenarios (S = 3 services, E_max = 8, H = 3 demand
+    horizons; 268 with ``option_outcomes=False``; on v1, H = 0: 240 and
+    196), the concatenation of
     (``gainnet_rl.envs.observation.layout`` gives the offsets):
 
     - global (8): is-plan, is-request, time in frame, time in episode, cloud
@@ -83,11 +84,17 @@ class GainNetEnv(gym.Env):
     - request (S + 9): service one-hot, log sizes of the upload, download,
       prefill and generated tokens, deadline / max deadline, quality floor,
       private flag, local tier, device wait / max deadline;
-    - edges (E_max x (16 + S)): real, up, being planned, compute wait, busy
-      streams, KV memory used, uplink, downlink and backhaul waits,
+    - edges (E_max x (16 + S + S H)): real, up, being planned, compute wait,
+      busy streams, KV memory used, uplink, downlink and backhaul waits,
       knowledge factor, fine-tuning and sensing shares, SINR to the current
       device, in range, associated, share of devices associated, ready tier
-      per service;
+      per service; then the **demand history** (SYSTEM_MODEL sec. 13.3):
+      per service and horizon h in ``demand_horizons_s`` (1, 5 and 30 s),
+      the requests per second of that service from the devices the edge
+      serves, exponentially weighted with time constant h, over the edge's
+      mean at load 1 (so 1 x ``load`` on average; it starts at that mean).
+      The demand's hidden state (each client's ON/OFF state and burst
+      height, the episode's rate factors) is not observed;
     - options ((E_max + 3) x 5): per request option, valid, latency /
       deadline (at most 3), quality, meets deadline and floor, reward. With
       ``option_outcomes=False``, only valid (section 12.7): with outcomes
@@ -121,15 +128,16 @@ class GainNetEnv(gym.Env):
     edges' plans.
 
     ## Episode End
-    Never terminated; truncated when slot T (``episode_slots``, 200 = 20 s)
-    is reached. Requests still in flight then were already paid; they are
+    Never terminated; truncated when slot T (``episode_slots``, 600 = 60 s
+    on v2, 200 = 20 s on v1) is reached. Requests still in flight then were already paid; they are
     counted as pending in ``info["episode_metrics"]``, given on the
     truncating step. Training should bootstrap through the truncation.
 
     ## Arguments
-    ``gymnasium.make("gainnet_rl/GainNet-v1", scenario="small", load=None,
+    ``gymnasium.make("gainnet_rl/GainNet-v2", scenario="small", load=None,
     action_mode="discrete", observation="flat", option_outcomes=True,
-    render_mode=None, overrides=None, mask_key=None, obs_key="observation")``:
+    render_mode=None, overrides=None, mask_key=None, obs_key="observation",
+    version=None)``:
     ``scenario`` a packaged name
     (small, medium, large, medical, vehicular) or a config mapping;
     ``load`` the offered load relative to the edges' capacity (>= 0; 1 =
@@ -140,9 +148,22 @@ class GainNetEnv(gym.Env):
     ActionMask: ``mask_key="action_mask"``, Tianshou: ``mask_key="mask",
     obs_key="obs"``). Agents that ignore the mask: wrap the env in
     :class:`gainnet_rl.envs.wrappers.ValidActions`. Per-scenario ids:
-    ``gainnet_rl/GainNet-small-v1``, ``-medium-v1``, ``-large-v1``.
+    ``gainnet_rl/GainNet-small-v2``, ``-medium-v2``, ``-large-v2``. The
+    ``-v1`` ids (and ``version=1``) give the same scenarios with v1's
+    demand.
 
     ## Version History
+    - v2: demand shaped like measured GAI traffic (SYSTEM_MODEL sec. 13):
+      each service is human-driven (Poisson within an episode, its rate
+      drawn per episode) or machine-driven (ON/OFF bursts per edge and
+      service, batch arrivals), ``arrivals: gai_traffic``; 60 s episodes;
+      the demand history per edge and service in the observation;
+      ``adaptive_plan``. The dynamics are otherwise v1's; v1 stays
+      registered (``GainNet-v1``, ``-small-v1``, ..., ``-mix-v1``) and
+      reproduces v1's trajectories bit for bit (Poisson arrivals, 20 s
+      episodes, no demand history). The demand of a slot's first requests
+      now sees the devices' association at slot 0 (drawn before them; the
+      draws are unchanged).
     - v1 (git 62b610c): association re-evaluated every
       ``channel.measurement_period_s`` (200 ms) instead of every slot, and
       links drawn lazily with exact jump-ahead (the channel's law unchanged,
@@ -176,6 +197,7 @@ class GainNetEnv(gym.Env):
         option_outcomes: bool = True,
         render_mode: str | None = None,
         overrides: Mapping[str, Any] | None = None,
+        version: int | None = None,
         params: Params | None = None,
         mask_key: str | None = None,
         obs_key: str = "observation",
@@ -185,7 +207,9 @@ class GainNetEnv(gym.Env):
                 f"render_mode={render_mode!r} is invalid: must be None or one of "
                 f"{self.metadata['render_modes']}"
             )
-        self.params = params if params is not None else make_params(scenario, load, overrides)
+        self.params = (
+            params if params is not None else make_params(scenario, load, overrides, version)
+        )
         self.engine = Engine(
             self.params, 1, action_mode, observation, option_outcomes, mask_key, obs_key
         )

@@ -45,6 +45,7 @@ class GainNetMixEnv(gym.Env):
         render_mode: str | None = None,
         mask_key: str | None = None,
         obs_key: str = "observation",
+        version: int | None = None,
     ) -> None:
         if isinstance(scenarios, str) or not scenarios:
             raise ConfigError(
@@ -63,6 +64,7 @@ class GainNetMixEnv(gym.Env):
                 render_mode=render_mode,
                 mask_key=mask_key,
                 obs_key=obs_key,
+                version=version,
             )
             for s, ld in self.cells
         ]

@@ -64,7 +64,10 @@ EDGE_FEATURES = (
     "in_range (current device)",
     "associated (current device)",
     "associated_devices/U",
-)  # followed by one "tier held and ready (0, 1/3, 2/3, 1)" per service
+)  # followed by one "tier held and ready (0, 1/3, 2/3, 1)" per service, then the
+# demand history (sec. 13.3): per service and horizon h, the arrivals per second of
+# the service at the edge (its devices' serving edge), exponentially weighted with
+# time constant h, over the edge's mean at load 1 (``Params.demand_ref_hz``)
 _N_EDGE_BASE = len(EDGE_FEATURES)
 NODE_TYPES = ("device", "edge", "cloud")
 PARTS = ("global", "plan", "request", "edges", "options")
@@ -96,7 +99,11 @@ def layout(p: Params, option_outcomes: bool = True) -> Layout:
     if lay is None:
         S, Em, O = p.num_services, p.max_edges, p.num_options
         opt = OPTION_FEATURES if option_outcomes else OPTION_FEATURES[:1]
-        edge = (*EDGE_FEATURES, *(f"tier_{s}" for s in p.service_names))
+        edge = (
+            *EDGE_FEATURES,
+            *(f"tier_{s}" for s in p.service_names),
+            *(f"demand_{s}_{h:g}s/ref" for s in p.service_names for h in p.demand_horizons_s),
+        )
         shapes = {
             "global": (len(GLOBAL_FEATURES),),
             "plan": (Em + S + 2,),
@@ -170,7 +177,8 @@ def _parts(
         out["reward"], p.plan_tiers, p.plan_finetune, p.plan_sensing, p.plan_kv_budget_gb,
         p.device_tier, p.episode_slots, p.frame_slots, p.slot_s, p.max_deadline_s,
         p.knowledge_scale_tokens, p.load, p.max_edges, p.max_new_requests, p.max_batch,
-        d.range_gain_db, 10 * np.log10(p.channel.ul_link[1]),
+        d.range_gain_db, 10 * np.log10(p.channel.ul_link[1]), state.demand_hz,
+        p.demand_ref_hz,
     )  # fmt: skip
     parts = {"flat": flat}
     for k in PARTS:
@@ -194,7 +202,7 @@ def _fill(  # pragma: no cover - compiled
     o_device, o_gain_db, o_in_range, o_assoc, o_valid, o_latency, o_quality, o_met,
     o_reward, plan_tiers, plan_finetune, plan_sensing, kv_budget, device_tier,
     episode_slots, frame_slots, slot_s, max_dl, k_scale, load, Em, R, max_batch, range_gain_db,
-    snr_offset_db,
+    snr_offset_db, demand_hz, demand_ref_hz,
 ):  # fmt: skip
     """The flat observation's features (see the ``*_FEATURES`` names), unbounded."""
     B, E, S = plan.shape[0], plan.shape[1], edge_tier.shape[2]
@@ -266,6 +274,10 @@ def _fill(  # pragma: no cover - compiled
             for s in range(S):
                 ready = tier_ready[b, e, s] <= slot[b]
                 f[x + _N_EDGE_BASE + s] = (edge_tier[b, e, s] + 1) * ready / 3.0
+            H = demand_hz.shape[3]
+            for s in range(S):
+                for h in range(H):
+                    f[x + _N_EDGE_BASE + S + s * H + h] = demand_hz[b, e, s, h] / demand_ref_hz[s]
         if is_req:  # per option
             for o in range(O):
                 x = o_opts + o * n_opt_f

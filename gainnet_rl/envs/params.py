@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from gainnet_rl.envs import catalog
 from gainnet_rl.envs.catalog import TIER_NAMES
 from gainnet_rl.envs.checks import build_model, check_finite, fail, mapping, num, val
-from gainnet_rl.envs.models.arrivals import ArrivalModel
+from gainnet_rl.envs.models.arrivals import ArrivalContext, ArrivalModel
 from gainnet_rl.envs.models.channel import ChannelModel
 from gainnet_rl.envs.models.mobility import MobilityModel
 from gainnet_rl.envs.models.reward import RewardModel
@@ -145,6 +144,12 @@ class Params:
     ref_tier: np.ndarray  # (S,) tier defining an edge's reference work
     ref_work_s: np.ndarray  # (S,) w_ref: stream-seconds of a mean request at B_ref, default plan
     arrival_rate_hz: float  # lambda per device at load 1 (derived)
+    service_arrival: tuple[str | None, ...]  # (S,) arrival class, "human" | "machine" (sec. 13.1)
+    # demand history in the observation (sec. 13.3): exponentially weighted arrival
+    # rates per edge and service with these time constants; () leaves it out (v1)
+    demand_horizons_s: tuple[float, ...]
+    demand_decay: np.ndarray  # (H,) exp(-slot_s / horizon): the weight kept per slot
+    demand_ref_hz: np.ndarray  # (S,) mean arrivals per second of service s at one edge at load 1
     # scheduled edge events (SYSTEM_MODEL sec. 10 robustness), (T + 1, E) per slot
     has_events: bool
     edge_up_sched: np.ndarray  # (T + 1, E) bool: the edge's compute server is up in slot t
@@ -207,13 +212,6 @@ def edge_layout(num_edges: int, area_m: np.ndarray) -> np.ndarray:
     x = (idx % cols + 0.5) * w / cols
     y = (idx // cols + 0.5) * h / rows
     return np.stack([x, y], axis=1)
-
-
-def _poisson_quantile(mean: float, tail: float) -> int:
-    """Smallest R with P(Poisson(mean) > R) <= tail."""
-    if mean <= 0:
-        return 1
-    return max(1, int(stats.poisson.isf(tail, mean)))
 
 
 def build_params(cfg: dict[str, Any]) -> Params:
@@ -345,8 +343,17 @@ def build_params(cfg: dict[str, Any]) -> Params:
     has_events = bool((~up_sched).any() or (scale_sched != 1.0).any())
 
     arrivals = build_model(cfg, "arrivals", ArrivalModel)
-    mean_slot = lam1 * max(load, 1.0) * slot_s * num_devices  # Poisson tail at the mean rate
-    max_new = _poisson_quantile(mean_slot, overflow_p)
+    arrivals.bind(
+        ArrivalContext(slot_s, num_edges, num_devices, sv.names, sv.share.copy(), sv.arrival)
+    )
+    mean_slot = lam1 * max(load, 1.0) * slot_s * num_devices  # the model's tail at this mean
+    max_new = arrivals.slot_quantile(mean_slot, overflow_p)
+    horizons = cfg.get("demand_horizons_s") or []
+    if not isinstance(horizons, (list, tuple)) or len(horizons) > 8:
+        fail("demand_horizons_s", horizons, "a list of at most 8 time constants in s")
+    horizons = tuple(
+        val(h, f"demand_horizons_s[{i}]", lo=slot_s, hi=3600.0) for i, h in enumerate(horizons)
+    )
     max_deadline = float(sv.dl_hi.max())
     ring_slots = math.ceil(max_deadline / slot_s) + 2
     num_options = max_edges + 3
@@ -453,6 +460,10 @@ def build_params(cfg: dict[str, Any]) -> Params:
         ref_tier=ref_tier,
         ref_work_s=ref_work,
         arrival_rate_hz=lam1,
+        service_arrival=sv.arrival,
+        demand_horizons_s=horizons,
+        demand_decay=np.exp(-slot_s / np.array(horizons, dtype=np.float64)),
+        demand_ref_hz=lam1 * num_devices / num_edges * sv.share,
         has_events=has_events,
         edge_up_sched=up_sched,
         edge_scale_sched=scale_sched,

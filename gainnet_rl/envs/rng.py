@@ -42,6 +42,9 @@ class Stream(enum.IntEnum):
     ARRIVAL_ORDER = 21
     ARRIVAL_STATE = 22
     REQUEST_FIELDS = 23
+    ARRIVAL_INIT = 24
+    ARRIVAL_GROUP = 25
+    ARRIVAL_LEVEL = 26
 
 
 def _mix_inplace(z: np.ndarray) -> np.ndarray:

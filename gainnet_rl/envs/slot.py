@@ -178,7 +178,9 @@ def enqueue_rows(  # pragma: no cover - compiled
 ):  # fmt: skip
     """Queue the requests of each row's slot (none at the episode's end).
 
-    ``counts`` (n, U) are the requests per device. The queue holds R per
+    ``counts`` (n, U, 1) are the requests per device, each request's
+    service drawn from the shares (``service_cdf``); (n, U, S) the requests
+    per device and service. The queue holds R per
     slot, in a random order (a uniform per device, stream ARRIVAL_ORDER,
     ties in device order); the rest are dropped and pay ``w_drop`` each (to
     the episode totals and ``carry_reward``). Request fields come from
@@ -187,7 +189,7 @@ def enqueue_rows(  # pragma: no cover - compiled
     payload. ``ep_cols``: the ``ep`` columns arrived, overflow, reward,
     term_drop_miss.
     """
-    U = counts.shape[1]
+    U, Sc = counts.shape[1], counts.shape[2]
     R = q_device.shape[1]
     S = service_cdf.shape[0]
     for i in range(rows.size):
@@ -196,7 +198,8 @@ def enqueue_rows(  # pragma: no cover - compiled
         total = 0
         if t < episode_slots:
             for u in range(U):
-                total += counts[i, u]
+                for c in range(Sc):
+                    total += counts[i, u, c]
         ep[b, ep_cols[0]] += total
         over = max(total - R, 0)
         if over > 0:
@@ -211,24 +214,31 @@ def enqueue_rows(  # pragma: no cover - compiled
         if total == 0:
             continue
         dev = np.empty(total, np.int64)
+        src = np.empty(total, np.int64)  # u Sc + service (per-service counts) or u
         k = 0
         for u in range(U):
-            for _ in range(counts[i, u]):
-                dev[k] = u
-                k += 1
-        if total > 1:
+            for c in range(Sc):
+                for _ in range(counts[i, u, c]):
+                    dev[k] = u
+                    src[k] = u * Sc + c
+                    k += 1
+        if total > 1:  # ties (a device's requests of one source) keep their order
             head = rng.head1(key[b], t, rng.Stream.ARRIVAL_ORDER)
             order_key = np.empty(total)
             for k in range(total):
-                order_key[k] = rng.uniform1(head, dev[k])
-            dev = dev[np.argsort(order_key, kind="mergesort")]
+                order_key[k] = rng.uniform1(head, src[k])
+            order = np.argsort(order_key, kind="mergesort")
+            dev, src = dev[order], src[order]
         head = rng.head1(key[b], t, rng.Stream.REQUEST_FIELDS)
         for r in range(min(total, R)):
-            v0 = rng.uniform1(head, 7 * r)
-            svc = 0
-            while svc < S and service_cdf[svc] <= v0:
-                svc += 1
-            svc = min(svc, S - 1)
+            if Sc > 1:
+                svc = src[r] - dev[r] * Sc
+            else:
+                v0 = rng.uniform1(head, 7 * r)
+                svc = 0
+                while svc < S and service_cdf[svc] <= v0:
+                    svc += 1
+                svc = min(svc, S - 1)
             v = np.empty(7)
             for c in range(1, 7):
                 v[c] = rng.uniform1(head, 7 * r + c)
@@ -245,3 +255,28 @@ def enqueue_rows(  # pragma: no cover - compiled
             q_down[b, r] = out_tok * bpt + (0.0 if is_vision[svc] else payload)
             q_min_quality[b, r] = mq_lo[svc] + (mq_hi[svc] - mq_lo[svc]) * v[4]
             q_private[b, r] = v[5] < private_prob[svc]
+
+
+@njit(cache=True)
+def demand_rows(  # pragma: no cover - compiled
+    rows, slot, episode_slots, n_req, q_device, q_service, assoc, decay, slot_s, demand
+):  # fmt: skip
+    """The demand history (SYSTEM_MODEL sec. 13.3): ``demand`` (B, E, S, H)
+    arrivals per second per edge (the device's serving edge) and service,
+    an exponentially weighted average per horizon, ``x <- d x + (1 - d) n /
+    slot_s`` with ``d = decay[h]``, over the requests queued this slot (none
+    after the episode's end)."""
+    E, S, H = demand.shape[1], demand.shape[2], demand.shape[3]
+    n = np.zeros((E, S))
+    for i in range(rows.size):
+        b = rows[i]
+        if slot[b] >= episode_slots:
+            continue
+        n[:] = 0.0
+        for r in range(n_req[b]):
+            n[assoc[b, q_device[b, r]], q_service[b, r]] += 1.0
+        for e in range(E):
+            for s in range(S):
+                rate = n[e, s] / slot_s
+                for h in range(H):
+                    demand[b, e, s, h] = decay[h] * demand[b, e, s, h] + (1.0 - decay[h]) * rate

@@ -106,7 +106,7 @@ class State:
     n_req: np.ndarray  # (B,) int64 requests queued this slot
     mobility: dict[str, np.ndarray]  # pos_m (B, U, 2), speed_mps (B, U), ...
     channel: dict[str, np.ndarray]  # shadow_db, h_re, h_im (B, U, E)
-    arrivals: dict[str, np.ndarray]  # model-specific (B, U) arrays
+    arrivals: dict[str, np.ndarray]  # model-specific arrays (B, ...), hidden from the agent
     gain_db: np.ndarray  # (B, U, E) large-scale channel gain, dB
     assoc: np.ndarray  # (B, U) int64 associated edge
     q_device: np.ndarray  # (B, R) int64
@@ -144,6 +144,7 @@ class State:
     records: np.ndarray  # (B, Q, len(REC_FIELDS)) in-flight edge requests (events only)
     n_records: np.ndarray  # (B,) int64 records written
     carry_reward: np.ndarray  # (B,) reward booked outside a step (overflow), paid by the next
+    demand_hz: np.ndarray  # (B, E, S, H) arrivals per s per edge and service, EWMA per horizon
 
     @property
     def batch_size(self) -> int:

@@ -61,6 +61,7 @@ class GainNetVectorEnv(VectorEnv):
         option_outcomes: bool = True,
         render_mode: str | None = None,
         overrides: Mapping[str, Any] | None = None,
+        version: int | None = None,
         params: Params | None = None,
         mask_key: str | None = None,
         obs_key: str = "observation",
@@ -87,7 +88,9 @@ class GainNetVectorEnv(VectorEnv):
                 f"max_episode_steps={max_episode_steps!r} is invalid: must be None or an "
                 "integer >= 1"
             )
-        self.params = params if params is not None else make_params(scenario, load, overrides)
+        self.params = (
+            params if params is not None else make_params(scenario, load, overrides, version)
+        )
         self.engine = Engine(
             self.params, num_envs, action_mode, observation, option_outcomes, mask_key, obs_key
         )

@@ -15,7 +15,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from gainnet_rl.agents.baselines import HEURISTICS, PLAN_SEARCH_SEEDS
+from gainnet_rl.agents.baselines import HEURISTICS, SEARCH_SEEDS
 from gainnet_rl.envs.config import ConfigError
 
 
@@ -43,7 +43,7 @@ class BaselinesConfig:
     seeds: int = 10
     """episodes: seeds first_seed .. first_seed + seeds - 1, >= 2"""
     first_seed: int = 1000
-    """first evaluation seed, >= 0; apart from training and plan-search seeds (500-503)"""
+    """first evaluation seed, >= 0; apart from training and plan-search seeds (500-515)"""
     out: str | None = None
     """write the summaries here as JSON (and the tables beside it as .md); null: print only"""
 
@@ -51,11 +51,12 @@ class BaselinesConfig:
         _seeds("seeds", self.seeds, self.first_seed)
         _known("policies", self.policies)
         window = set(range(self.first_seed, self.first_seed + self.seeds))
-        if "greedy_best_plan" in self.policies and window & set(PLAN_SEARCH_SEEDS):
+        searching = {"greedy_best_plan", "adaptive_plan"} & set(self.policies)
+        if searching and window & set(SEARCH_SEEDS):
             raise ConfigError(
                 f"first_seed={self.first_seed} is invalid: seeds {self.first_seed}.."
-                f"{self.first_seed + self.seeds - 1} overlap greedy_best_plan's plan-search "
-                f"seeds {PLAN_SEARCH_SEEDS[0]}..{PLAN_SEARCH_SEEDS[-1]}"
+                f"{self.first_seed + self.seeds - 1} overlap the plan-search seeds "
+                f"{SEARCH_SEEDS[0]}..{SEARCH_SEEDS[-1]} of {sorted(searching)}"
             )
 
 
