@@ -215,6 +215,8 @@ def table(folder: Path, grid_csv: Path | None) -> str:
         run = json.loads(path.read_text())
         sm = run["summary"]
         ov = tuple(sm.get("overrides", []))
+        # v2 runs name their version, plan pool and look-ahead; v1's runs predate them
+        look = (sm.get("candidates", 0), sm.get("horizon_s", 0.0))
         key = (
             sm["scenario"],
             sm["load"],
@@ -223,6 +225,8 @@ def table(folder: Path, grid_csv: Path | None) -> str:
             sm["futures"],
             sm["z"],
             ov,
+            sm.get("version", 1),
+            look,
         )
         groups.setdefault(key, []).extend(run["episodes"])
     if not groups:
@@ -234,16 +238,26 @@ def table(folder: Path, grid_csv: Path | None) -> str:
                 if r["agent"] == "maskable_ppo":
                     verdicts[(r["scenario"], float(r["load"]))] = r["verdict"]
     order = {"small": 0, "medium": 1, "large": 2}
+    versions = sorted({k[7] for k in groups})
     lines = [
         "Rollout over greedy_best_plan (scripts/causal_rollout.py): mean paired gain per episode "
         "[Student-t 95% CI] on the evaluation seeds (1000 on).",
+        *(
+            [f"GainNet-v{'/v'.join(map(str, versions))}; the grid's verdicts are v1's only."]
+            if versions != [1]
+            else []
+        ),
         "",
         "| scenario | load | decisions | futures | episodes | greedy_best_plan | rollout "
         "| gain [95% CI] | gain % | decisions changed | MaskablePPO in the grid |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(groups, key=lambda k: (order.get(k[0], 9), k[0], k[6], k[1], k[2], k[3])):
-        scen, load, dec, hind, fut, _, ov = key
+    for key in sorted(
+        groups, key=lambda k: (k[7], order.get(k[0], 9), k[0], k[6], k[1], k[2], k[3])
+    ):
+        scen, load, dec, hind, fut, _, ov, version, (cands, horizon) = key
+        if version != 1 or cands or horizon:  # the plan pool and look-ahead, where set
+            dec += f" ({cands or 'all'} plans, {f'{horizon:g} s' if horizon else 'to the end'})"
         # a class path names its class alone: arrivals._target_=BurstyArrivals
         ov = tuple(o.rsplit(".", 1)[-1] if "_target_=" in o else o for o in ov)
         rows = groups[key]
@@ -258,7 +272,7 @@ def table(folder: Path, grid_csv: Path | None) -> str:
             f"| {b.mean():.2f} | {q.mean():.2f} | {g['mean']:+.2f} [{g['ci_low']:+.2f}, "
             f"{g['ci_high']:+.2f}] | {100 * g['mean'] / abs(b.mean()):+.1f}% "
             f"| {100 * n_chg / max(1, n_dec):.1f}% "
-            f"| {'' if ov else verdicts.get((scen, float(load)), '')} |"
+            f"| {'' if ov or version != 1 else verdicts.get((scen, float(load)), '')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -83,6 +83,9 @@ def episode(params, plans: np.ndarray, seed: int, plan_lookahead: bool = False):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", default="small")
+    ap.add_argument(
+        "--version", type=int, choices=(1, 2), default=2, help="GainNet version (demand)"
+    )
     ap.add_argument("--load", type=float, default=1.0)
     ap.add_argument("--episodes", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=1000)
@@ -95,7 +98,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.episodes < 2:
         ap.error(f"--episodes={args.episodes} is invalid: must be >= 2")
-    params = make_params(args.scenario, load=args.load)
+    params = make_params(args.scenario, load=args.load, version=args.version)
     plans = best_fixed_plans(params)
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.episodes):

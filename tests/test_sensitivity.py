@@ -113,3 +113,14 @@ def test_sensitivity_command_writes_its_files(tmp_path) -> None:  # type: ignore
     assert {r["pool"] for r in rows} == {*POOLS, "load"}
     assert {r["kpi"] for r in rows} == set(sensitivity.KPIS)
     assert len(rows) == (2 * len(POOLS) + 2) * len(sensitivity.KPIS)
+
+
+def test_burstiness_row_compares_poisson_with_the_scenarios_own_demand() -> None:
+    """v2's scenarios get a burstiness variant (Poisson arrivals at the same mean
+    rate); a scenario that is Poisson already (v1's demand) gets none."""
+    rows = [v for v in sensitivity.variants("small") if v[0] == "burstiness"]
+    assert rows == [("burstiness", 0.0, {"arrivals._target_": sensitivity.POISSON})]
+    p = build_params(load_scenario("small", rows[0][2]))
+    assert type(p.arrivals).__name__ == "PoissonArrivals"
+    assert p.arrival_rate_hz == make_params("small").arrival_rate_hz
+    assert not [v for v in sensitivity.variants("small", version=1) if v[0] == "burstiness"]

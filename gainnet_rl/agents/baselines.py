@@ -289,7 +289,22 @@ class FixedPlanGreedy(GreedyUtility):
 
 #: Seeds the greedy_best_plan search plays, disjoint from the evaluation seeds (1000 on).
 PLAN_SEARCH_SEEDS = tuple(range(500, 504))
-_PLAN_CACHE: list[tuple[str, Any, int, np.ndarray]] = []  # (digest, key, rounds, result)
+_PLAN_CACHE: list[tuple[str, Any, np.ndarray]] = []  # (scenario digest, search key, result)
+
+
+def _cached(params: Any, key: Any, search: Any) -> np.ndarray:
+    """A plan search's result for this scenario's content and ``key``: from the
+    cache (the last 8 searches), else ``search()``'s, remembered. A copy."""
+    if not key[1]:
+        raise ValueError("seeds is empty: the plan search needs at least one seed")
+    digest = params_digest(params)
+    for cp, ck, value in _PLAN_CACHE:
+        if cp == digest and ck == key:
+            return value.copy()
+    value = search()
+    _PLAN_CACHE.append((digest, key, value.copy()))
+    del _PLAN_CACHE[:-8]
+    return value
 
 
 def params_digest(params: Any) -> str:
@@ -307,19 +322,16 @@ def shared_plan_scores(params: Any, seeds: Sequence[int] = PLAN_SEARCH_SEEDS) ->
     plan held by every edge (in the order of ``flatnonzero(plan_allowed)``),
     one batched evaluation (common random numbers). Cached per scenario content."""
     key = ("shared", tuple(int(x) for x in seeds))
-    digest = params_digest(params)
-    for cp, cs, _, scores in _PLAN_CACHE:
-        if cp == digest and cs == key:
-            return scores.copy()
-    if not key[1]:
-        raise ValueError("seeds is empty: the plan search needs at least one seed")
-    cand, n = np.flatnonzero(params.plan_allowed), len(key[1])
-    table = np.repeat(cand, n)[:, None] * np.ones(params.num_edges, dtype=np.int64)
-    res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, list(key[1]) * len(cand))
-    scores = res["reward"].reshape(len(cand), n).mean(axis=1)
-    _PLAN_CACHE.append((digest, key, 0, scores.copy()))  # type: ignore[arg-type]
-    del _PLAN_CACHE[:-8]
-    return scores
+
+    def search() -> np.ndarray:
+        cand, n = np.flatnonzero(params.plan_allowed), len(key[1])
+        table = np.repeat(cand, n)[:, None] * np.ones(params.num_edges, dtype=np.int64)
+        res = evaluate(
+            lambda env: FixedPlanGreedy(env, plans=table), params, list(key[1]) * len(cand)
+        )
+        return res["reward"].reshape(len(cand), n).mean(axis=1)
+
+    return _cached(params, key, search)
 
 
 def best_fixed_plans(
@@ -331,30 +343,25 @@ def best_fixed_plans(
     Each candidate set plays in one batched evaluation on the same seeds
     (common random numbers). Cached per scenario content (:func:`params_digest`)."""
 
-    key = tuple(int(x) for x in seeds)
-    digest = params_digest(params)
-    for cp, cs, cr, plans in _PLAN_CACHE:
-        if cp == digest and cs == key and cr == rounds:
-            return plans.copy()
-    if not key:
-        raise ValueError("seeds is empty: the plan search needs at least one seed")
-    E, n = params.num_edges, len(key)
+    key = ("fixed", tuple(int(x) for x in seeds), rounds)
+    E, n, seeds_ = params.num_edges, len(key[1]), list(key[1])
     cand = np.flatnonzero(params.plan_allowed)
 
     def best(table: np.ndarray) -> int:
         # sub-env c * n + i plays candidate row c on seed i
-        res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, list(key) * len(cand))
+        res = evaluate(lambda env: FixedPlanGreedy(env, plans=table), params, seeds_ * len(cand))
         return int(cand[np.argmax(res["reward"].reshape(len(cand), n).mean(axis=1))])
 
-    plans = np.full(E, cand[np.argmax(shared_plan_scores(params, key))])
-    for _ in range(rounds):
-        for e in range(E):
-            table = np.tile(plans, (len(cand) * n, 1))
-            table[:, e] = np.repeat(cand, n)
-            plans[e] = best(table)
-    _PLAN_CACHE.append((digest, key, rounds, plans.copy()))
-    del _PLAN_CACHE[:-8]
-    return plans
+    def search() -> np.ndarray:
+        plans = np.full(E, cand[np.argmax(shared_plan_scores(params, key[1]))])
+        for _ in range(rounds):
+            for e in range(E):
+                table = np.tile(plans, (len(cand) * n, 1))
+                table[:, e] = np.repeat(cand, n)
+                plans[e] = best(table)
+        return plans
+
+    return _cached(params, key, search)
 
 
 class GreedyBestPlan(FixedPlanGreedy):
@@ -371,7 +378,7 @@ class GreedyBestPlan(FixedPlanGreedy):
 
 #: Seeds the adaptive_plan search plays (its demand-level table), disjoint from the
 #: evaluation seeds (1000 on) and the training validation seeds (100000 on).
-ADAPTIVE_SEARCH_SEEDS = tuple(range(500, 516))
+ADAPTIVE_SEARCH_SEEDS = tuple(range(500, 508))
 #: every plan-search seed of the heuristics: evaluation windows must avoid them
 SEARCH_SEEDS = tuple(sorted(set(PLAN_SEARCH_SEEDS) | set(ADAPTIVE_SEARCH_SEEDS)))
 
@@ -436,53 +443,47 @@ class LevelPlanGreedy(GreedyUtility):
 def adaptive_plan_table(
     params: Any,
     seeds: Sequence[int] = ADAPTIVE_SEARCH_SEEDS,
-    candidates: int = 8,
+    candidates: int = 6,
     rounds: int = 1,
     threshold: float = 1.5,
     horizon: int = 1,
 ) -> np.ndarray:
-    """The (L, E) demand-level plan table of ``adaptive_plan``: start from
-    greedy_best_plan's plans at every level, then, ``rounds`` times level by
-    level and edge by edge (coordinate ascent), give the entry the best of:
-    its current plan, the ``candidates`` best shared fixed plans, or
-    greedy_best_plan's, by the mean episode reward of greedy routing on
-    ``seeds`` (one batched evaluation per entry, common random numbers).
-    Cached per scenario content."""
+    """The (L, E) demand-level plan table of ``adaptive_plan``: from greedy_best_plan's
+    plans at every level, ``rounds`` times level by level and edge by edge (coordinate
+    ascent), the best of the entry's plan, the ``candidates`` best shared plans and
+    greedy_best_plan's, by greedy routing's mean reward on ``seeds`` (one batched
+    evaluation per entry, common random numbers). Cached per scenario content."""
     key = ("adaptive", tuple(int(x) for x in seeds), candidates, rounds, threshold, horizon)
-    digest = params_digest(params)
-    for cp, cs, _, table in _PLAN_CACHE:
-        if cp == digest and cs == key:
-            return table.copy()
-    if not key[1]:
-        raise ValueError("seeds is empty: the plan search needs at least one seed")
     E, n = params.num_edges, len(key[1])
-    fixed = best_fixed_plans(params)
     machine = sum(c == "machine" for c in params.service_arrival)
     L = 2**machine if params.demand_horizons_s else 1
-    table = np.broadcast_to(fixed, (L, E)).copy()
-    if L == 1:  # no demand signal: greedy_best_plan's plans
+
+    def search() -> np.ndarray:
+        fixed = best_fixed_plans(params)
+        table = np.broadcast_to(fixed, (L, E)).copy()
+        if L == 1:  # no demand signal: greedy_best_plan's plans
+            return table
+        cand = np.flatnonzero(params.plan_allowed)
+        cand = cand[np.argsort(-shared_plan_scores(params), kind="stable")][:candidates]
+        cand = np.unique(np.concatenate([cand, fixed]))
+        for _ in range(rounds):
+            for lv in range(L):
+                for e in range(E):
+                    options = np.concatenate([[table[lv, e]], cand[cand != table[lv, e]]])
+                    tables = np.repeat(np.broadcast_to(table, (len(options), L, E)), n, axis=0)
+                    tables[:, lv, e] = np.repeat(options, n)
+                    res = evaluate(
+                        lambda env, t=tables: LevelPlanGreedy(
+                            env, table=t, threshold=threshold, horizon=horizon
+                        ),
+                        params,
+                        list(key[1]) * len(options),
+                    )
+                    best = int(np.argmax(res["reward"].reshape(-1, n).mean(1)))
+                    table[lv, e] = options[best]
         return table
-    scores = shared_plan_scores(params)
-    cand = np.flatnonzero(params.plan_allowed)
-    cand = cand[np.argsort(-scores, kind="stable")][:candidates]
-    cand = np.unique(np.concatenate([cand, fixed]))
-    for _ in range(rounds):
-        for lv in range(L):
-            for e in range(E):
-                options = np.concatenate([[table[lv, e]], cand[cand != table[lv, e]]])
-                tables = np.repeat(np.broadcast_to(table, (len(options), L, E)).copy(), n, axis=0)
-                tables[:, lv, e] = np.repeat(options, n)
-                res = evaluate(
-                    lambda env, t=tables: LevelPlanGreedy(
-                        env, table=t, threshold=threshold, horizon=horizon
-                    ),
-                    params,
-                    list(key[1]) * len(options),
-                )
-                table[lv, e] = options[int(np.argmax(res["reward"].reshape(-1, n).mean(1)))]
-    _PLAN_CACHE.append((digest, key, 0, table.copy()))  # type: ignore[arg-type]
-    del _PLAN_CACHE[:-8]
-    return table
+
+    return _cached(params, key, search)
 
 
 class AdaptivePlan(LevelPlanGreedy):

@@ -42,6 +42,7 @@ class Params:
 
     name: str
     deployment: str
+    version: int  # GainNet version of the demand: 2 (sec. 13) or 1 (sec. 12)
     load: float
     offered_load: float  # rho at this load: offered_load_at_load1 * load
     num_edges: int  # E
@@ -221,6 +222,9 @@ def build_params(cfg: dict[str, Any]) -> Params:
     check_finite(cfg)
     name = str(cfg.get("name", "custom"))
     deployment = " ".join(str(cfg.get("deployment", "")).split())
+    version = cfg.get("version", 1)  # configs written before v2 hold v1's demand
+    if isinstance(version, bool) or version not in (1, 2):
+        fail("version", version, "1 or 2 (the GainNet version of the demand)")
     load = num(cfg, "load", "load", lo=0.0, hi=100.0)
     rho1 = num(cfg, "offered_load_at_load1", "offered_load_at_load1", lo=0, lo_open=True, hi=10)
     num_edges = num(cfg, "num_edges", "num_edges", lo=1, hi=64, integer=True)
@@ -368,6 +372,7 @@ def build_params(cfg: dict[str, Any]) -> Params:
     return Params(
         name=name,
         deployment=deployment,
+        version=int(version),
         load=load,
         offered_load=rho1 * load,
         num_edges=num_edges,

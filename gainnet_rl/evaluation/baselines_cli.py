@@ -40,13 +40,20 @@ def run(scenario: Any, seeds: list[int], policies: list[str]) -> dict[str, Any]:
     for name in policies:
         cls = HEURISTICS[name]
         rows[name] = summarize(evaluate(lambda env, c=cls: c(env, seed=0), params, seeds))
-    return {"scenario": params.name, "load": params.load, "seeds": seeds, "summary": rows}
+    return {
+        "version": params.version,
+        "scenario": params.name,
+        "load": params.load,
+        "seeds": seeds,
+        "summary": rows,
+    }
 
 
 def header(r: dict[str, Any]) -> str:
     seeds = r["seeds"]
+    version = f"GainNet-v{r['version']} " if "version" in r else ""
     return (
-        f"scenario={r['scenario']} load={r['load']:g} episodes={len(seeds)} "
+        f"{version}scenario={r['scenario']} load={r['load']:g} episodes={len(seeds)} "
         f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI half-width"
     )
 

@@ -86,8 +86,10 @@ def write_results(
     summary = {name: summarize(res) for name, res in raw.items()}
     win = beats(summary, agent)
     seeds = list(meta.get("seeds", []))
+    version = f"GainNet-v{meta['version']} " if "version" in meta else ""
     head = (
-        f"scenario={meta.get('scenario')} load={meta.get('load'):g} episodes={len(seeds)} "
+        f"{version}scenario={meta.get('scenario')} load={meta.get('load'):g} "
+        f"episodes={len(seeds)} "
         f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI half-width"
         if seeds
         else ""
@@ -179,6 +181,7 @@ def evaluate_run(
         bool(cfg.env.get("option_outcomes", True)),
     )
     meta = {
+        "version": params.version,
         "scenario": params.name,
         "load": params.load,
         "trained_on": (

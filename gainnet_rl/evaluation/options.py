@@ -43,7 +43,7 @@ class BaselinesConfig:
     seeds: int = 10
     """episodes: seeds first_seed .. first_seed + seeds - 1, >= 2"""
     first_seed: int = 1000
-    """first evaluation seed, >= 0; apart from training and plan-search seeds (500-515)"""
+    """first evaluation seed, >= 0; apart from training and plan-search seeds (500-507)"""
     out: str | None = None
     """write the summaries here as JSON (and the tables beside it as .md); null: print only"""
 

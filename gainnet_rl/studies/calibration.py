@@ -110,10 +110,18 @@ def report(p: Params) -> dict[str, Any]:
             )
             streams[f"{name}/{tier}"] = max(0, min(p.max_batch, math.floor(budget / kv)))
     usd = p.cloud_usd_fixed + p.cloud_usd_in * mean_in + p.cloud_usd_out * mean_out
+    demand = {
+        name: f"{lam * per_edge * share:.2f}/s {cls or 'by share'}"
+        for name, share, cls in zip(p.service_names, mix, p.service_arrival, strict=True)
+    }
     return {
+        "version": p.version,
         "scenario": p.name,
         "load": p.load,
         "deployment": p.deployment,
+        "arrivals": type(p.arrivals).__name__,
+        "episode_s": p.episode_slots * p.slot_s,
+        "demand_per_edge": demand,
         "uplink_median_mbps": median / 1e6,
         "uplink_cell_edge_mbps": float(np.percentile(rates, 5)) / 1e6,
         "requests_per_s_per_edge": lam * per_edge,
@@ -129,10 +137,13 @@ def format_report(r: dict[str, Any]) -> str:
     pools = ", ".join(f"{k} {v:.2f}" for k, v in r["offered_load"].items() if math.isfinite(v))
     streams = ", ".join(f"{k} {v}" for k, v in r["max_streams"].items())
     usd = ", ".join(f"{k} ${v:.4f}" for k, v in r["usd_per_cloud_request"].items())
+    demand = ", ".join(f"{k} {v}" for k, v in r["demand_per_edge"].items())
     return "\n".join(
         [
-            f"## {r['scenario']} (load {r['load']:g})",
+            f"## {r['scenario']} (load {r['load']:g}, GainNet-v{r['version']})",
             f"deployment: {r['deployment']}",
+            f"demand: {r['arrivals']}, {r['episode_s']:g} s episodes; per edge and service "
+            f"(long-run mean, class): {demand}",
             f"request sub-band uplink: median {r['uplink_median_mbps']:.1f} Mbit/s, "
             f"cell edge (5th percentile) {r['uplink_cell_edge_mbps']:.2f} Mbit/s",
             f"requests per edge: {r['requests_per_s_per_edge']:.2f} /s",
@@ -153,10 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--load", type=float, default=None, help="offered load (default the scenario's)"
     )
+    ap.add_argument("--version", type=int, choices=(1, 2), default=None, help="GainNet version")
     args = ap.parse_args(argv)
     try:
         for name in args.scenarios:
-            print(format_report(report(make_params(name, args.load))))
+            print(format_report(report(make_params(name, args.load, version=args.version))))
             print()
     except ConfigError as exc:
         print(f"gainnet-calibration: {exc}", file=sys.stderr)

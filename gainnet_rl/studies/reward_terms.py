@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "--load", type=float, default=None, help="offered load (default the scenario's)"
     )
     ap.add_argument("--seeds", type=int, default=20, help="episodes per policy (seeds 1000..)")
+    ap.add_argument("--version", type=int, choices=(1, 2), default=None, help="GainNet version")
     ap.add_argument(
         "--policies", nargs="*", default=list(HEURISTICS), help=f"among {list(HEURISTICS)}"
     )
@@ -119,16 +120,17 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(1000, 1000 + args.seeds))
     try:
         for name in args.scenarios:
-            params = make_params(name, args.load)
+            params = make_params(name, args.load, version=args.version)
             rows = {pol: shares(term_sums(params, pol, seeds)) for pol in args.policies}
             print(
-                f"scenario={params.name} load={params.load:g} episodes={args.seeds} "
+                f"GainNet-v{params.version} scenario={params.name} load={params.load:g} "
+                f"episodes={args.seeds} "
                 f"(seeds {seeds[0]}..{seeds[-1]}): share of the summed absolute reward"
             )
             print(format_shares(rows))
             print()
         if args.calibrate:
-            params = make_params(args.scenarios[0], args.load)
+            params = make_params(args.scenarios[0], args.load, version=args.version)
             w = calibrated_weights(params, seeds)
             print(
                 f"weights giving nearest_edge the shares {TARGET_SHARES} on {params.name} "

@@ -3,7 +3,9 @@
 For each scenario, greedy routing (``greedy_utility`` with the default plan)
 plays the same seeds on the scenario as shipped and with one pool halved and
 doubled: uplink bandwidth, sensing rate, backhaul, edge compute, edge memory,
-cloud capacity; and at load 0.25 and 2 against load 1. Reported per variant:
+cloud capacity; at load 0.25 and 2 against load 1; and, for the demand's
+burstiness, with Poisson arrivals (v1's) in place of the scenario's own
+(v2's, SYSTEM_MODEL sec. 13.1; the same mean rate). Reported per variant:
 the change of the mean episode reward, deadline-met ratio and p95 latency,
 relative to the shipped scenario, with the standard error of the paired
 (same-seed) differences. A pool *binds* in a scenario when one of the three
@@ -57,6 +59,7 @@ LOAD_POLICIES = tuple(h for h in HEURISTICS if h != "local_only")
 #: them reject), not by congestion.
 CLOUD_CAPABLE = tuple(h for h in LOAD_POLICIES if h != "random")
 SCENARIOS = ("small", "medium", "large", "medical", "vehicular")
+POISSON = "gainnet_rl.envs.models.arrivals.PoissonArrivals"
 
 
 def _get(cfg: dict[str, Any], dotted: str) -> Any:
@@ -81,9 +84,12 @@ def _change(base: np.ndarray, var: np.ndarray) -> tuple[float, float]:
     return float(diff.mean()) / ref, se / ref
 
 
-def variants(scenario: str, load: float | None = None) -> list[tuple[str, float, dict[str, Any]]]:
-    """(pool, factor, overrides) for every pool halved and doubled, then the loads."""
-    cfg = load_scenario(scenario)
+def variants(
+    scenario: str, load: float | None = None, version: int | None = None
+) -> list[tuple[str, float, dict[str, Any]]]:
+    """(pool, factor, overrides) for every pool halved and doubled, then the loads,
+    then (unless the scenario's arrivals are Poisson already) Poisson arrivals."""
+    cfg = load_scenario(scenario, version=version)
     out = []
     for pool, key in POOL_KEYS.items():
         for f in FACTORS:
@@ -91,6 +97,8 @@ def variants(scenario: str, load: float | None = None) -> list[tuple[str, float,
     base_load = cfg["load"] if load is None else load
     for ld in LOADS:
         out.append(("load", ld / base_load, {"load": ld}))
+    if cfg["arrivals"].get("_target_") != POISSON:
+        out.append(("burstiness", 0.0, {"arrivals._target_": POISSON}))
     return out
 
 
@@ -140,7 +148,7 @@ def load_sweep(
 
 def binding(rows: Sequence[dict[str, Any]]) -> dict[str, list[str]]:
     """Pool -> scenarios where it binds."""
-    out: dict[str, list[str]] = {p: [] for p in (*POOLS, "load")}
+    out: dict[str, list[str]] = {p: [] for p in (*POOLS, "load", "burstiness")}
     for r in rows:
         if r["binds"] and r["scenario"] not in out[r["pool"]]:
             out[r["pool"]].append(r["scenario"])
@@ -171,7 +179,7 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
                         f"{short} {mark}{100 * r['change']:+.0f}±{100 * r['se']:.0f}%{mark}"
                     )
                 cells.append(", ".join(parts))
-            label = f"x{f:g}" if pool != "load" else f"load x{f:g}"
+            label = {"load": f"load x{f:g}", "burstiness": "Poisson"}.get(pool, f"x{f:g}")
             lines.append(f"| {pool} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -65,17 +65,23 @@ class Budget:
     cost_train: tuple[str, ...]  # overrides of those runs
     episodes: int  # evaluation episodes per policy and setting (qos, cost, table), >= 2
     trace_episodes: int  # episodes per policy of robustness and knowledge_flow (K)
-    #: baselines of figures c-e; greedy_best_plan (the strongest) searches its
-    #: plans again for every event, cost weight and knowledge-flow setting
+    #: baselines of figures c-e; greedy_best_plan and adaptive_plan (the strongest)
+    #: search their plans again for every event, cost weight and knowledge-flow setting
     robustness_baselines: tuple[str, ...] = (
         "greedy_best_plan",
+        "adaptive_plan",
         "greedy_utility",
         "matching",
         "nearest_edge",
         "cloud_only",
     )
-    cost_baselines: tuple[str, ...] = ("greedy_best_plan", "greedy_utility", "matching")
-    knowledge_baselines: tuple[str, ...] = ("greedy_best_plan", "greedy_utility")
+    cost_baselines: tuple[str, ...] = (
+        "greedy_best_plan",
+        "adaptive_plan",
+        "greedy_utility",
+        "matching",
+    )
+    knowledge_baselines: tuple[str, ...] = ("greedy_best_plan", "adaptive_plan", "greedy_utility")
     #: overrides of every run (main and cost): one torch thread, no progress bar,
     #: the run's own end-of-run table without baselines (the study evaluates
     #: them), no replay buffer in checkpoints (SAC's is ~300 MB), one checkpoint.
@@ -107,8 +113,9 @@ class Budget:
 
 
 _LOADS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-#: figures c-e of the quick and tiny budgets without greedy_best_plan, whose
-#: plan search (~0.5 min) would run again for every event, weight and setting
+#: figures c-e of the quick and tiny budgets without greedy_best_plan and
+#: adaptive_plan, whose plan searches would run again for every event, weight
+#: and setting
 _WITHOUT_PLAN_SEARCH: dict[str, Any] = {
     "robustness_baselines": ("greedy_utility", "matching", "nearest_edge", "cloud_only"),
     "cost_baselines": ("greedy_utility", "matching"),
