@@ -117,19 +117,34 @@ def _driver(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_driver_runs_a_cell_tables_it_and_keeps_it_on_a_rerun(tmp_path: Path) -> None:
-    """causal_headroom.sh on one cell (2 episodes, 2 futures): the cell's JSON,
-    then the table with the grid's verdict for that cell; a second run keeps
-    the JSON instead of recomputing it."""
-    cell = dict(CAUSAL_SIZES="small", CAUSAL_LOADS="1.0", CAUSAL_EPISODES="2", CAUSAL_FUTURES="2")
-    proc = _driver(tmp_path, CAUSAL_PLANS="0", **cell)
+    """causal_headroom.sh on one cell (2 episodes, 2 futures, the routing alone,
+    a 5 s look-ahead: cheap): the cell's JSON on v2 and its hindsight bound, then
+    the table, without the v1 grid's verdicts; a second run keeps the JSON
+    instead of recomputing it."""
+    cell = dict(
+        CAUSAL_SIZES="small",
+        CAUSAL_LOADS="1.0",
+        CAUSAL_EPISODES="2",
+        CAUSAL_FUTURES="2",
+        CAUSAL_DECISIONS="requests",
+        CAUSAL_HORIZON_S="5",
+    )
+    proc = _driver(tmp_path, **cell)
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "ch" / "small_load1.0_requests.json"
     run = json.loads(out.read_text())
-    assert run["summary"]["episodes"] == 2 and run["summary"]["futures"] == 2
+    sm = run["summary"]
+    assert sm["episodes"] == 2 and sm["futures"] == 2 and sm["version"] == 2
+    assert sm["horizon_s"] == 5.0 and sm["candidates"] == 8 and not sm["hindsight"]
     assert [e["seed"] for e in run["episodes"]] == [1000, 1001]
+    bound = json.loads((tmp_path / "ch" / "small_load1.0_requests_hindsight.json").read_text())
+    assert bound["summary"]["hindsight"] and bound["summary"]["futures"] == 1
     table = (tmp_path / "ch" / "table.md").read_text()
-    assert "| small | 1 | requests | 2 | 2 |" in table and "tied (at or above)" in table
-    again = _driver(tmp_path, CAUSAL_PLANS="0", **cell)
+    assert "GainNet-v2; the grid's verdicts are v1's only." in table
+    assert "| small | 1 | requests (8 plans, 5 s) | 2 | 2 |" in table
+    assert "| small | 1 | requests (8 plans, 5 s) | hindsight | 2 |" in table
+    assert "tied" not in table
+    again = _driver(tmp_path, **cell)
     assert again.returncode == 0 and f"kept {out}" in again.stdout
     assert json.loads(out.read_text()) == run
 
@@ -140,6 +155,9 @@ def test_driver_runs_a_cell_tables_it_and_keeps_it_on_a_rerun(tmp_path: Path) ->
         ({"CAUSAL_SIZES": "tiny"}, "CAUSAL_SIZES"),
         ({"CAUSAL_EPISODES": "1"}, "CAUSAL_EPISODES"),
         ({"CAUSAL_FUTURES": "x"}, "CAUSAL_FUTURES"),
+        ({"CAUSAL_VERSION": "3"}, "CAUSAL_VERSION"),
+        ({"CAUSAL_DECISIONS": "all"}, "CAUSAL_DECISIONS"),
+        ({"CAUSAL_HORIZON_S": "-1"}, "CAUSAL_HORIZON_S"),
     ],
 )
 def test_driver_refuses_bad_settings_before_running(

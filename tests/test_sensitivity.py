@@ -110,9 +110,10 @@ def test_sensitivity_command_writes_its_files(tmp_path) -> None:  # type: ignore
         assert (out / name).is_file(), name
     with (out / "sensitivity.csv").open() as f:
         rows = list(csv.DictReader(f))
-    assert {r["pool"] for r in rows} == {*POOLS, "load"}
+    assert {r["pool"] for r in rows} == {*POOLS, "load", "burstiness"}
     assert {r["kpi"] for r in rows} == set(sensitivity.KPIS)
-    assert len(rows) == (2 * len(POOLS) + 2) * len(sensitivity.KPIS)
+    assert len(rows) == (2 * len(POOLS) + 2 + 1) * len(sensitivity.KPIS)
+    assert "| burstiness | Poisson |" in (out / "table.md").read_text()
 
 
 def test_burstiness_row_compares_poisson_with_the_scenarios_own_demand() -> None:

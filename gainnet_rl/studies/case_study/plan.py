@@ -180,6 +180,7 @@ BUDGETS: dict[str, Budget] = {
             "train.checkpoint_freq=1024",
             "evaluate.episodes=2",
             "env.num_envs=8",
+            "scenario.episode_slots=200",  # 20 s episodes: the plumbing, not v2's 60 s
         ),
         agent_train={
             "maskable_ppo": (
