@@ -228,8 +228,11 @@ def test_versions() -> None:
     assert mix.unwrapped.envs[0].params.episode_slots == 200
     with pytest.raises(ConfigError, match=r"version=3 is invalid: must be one of \[1, 2\]"):
         make_params("small", version=3)
-    with pytest.raises(ConfigError, match="version=1 is invalid with a config mapping"):
+    with pytest.raises(ConfigError, match="version=1 is invalid with this config mapping"):
         make_params(load_scenario("small"), version=1)
+    # a mapping of v1's demand goes with the v1 ids
+    v1_cfg = load_scenario("small", version=1)
+    assert gym.make("gainnet_rl/GainNet-v1", scenario=v1_cfg).unwrapped.params.version == 1
 
 
 @pytest.mark.parametrize(

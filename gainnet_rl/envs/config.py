@@ -175,7 +175,7 @@ def load_scenario(
             model's block, so its arguments start from the class defaults.
         version: ``1`` or ``2`` picks that version's demand for a packaged
             scenario (None: the scenario's own, v2); a config mapping states
-            its own, so it takes no version.
+            its own (its ``version`` key), which must then be the same.
     """
     version = check_version(version)
     if isinstance(scenario, str):
@@ -184,12 +184,7 @@ def load_scenario(
                 f"scenario={scenario!r} is unknown: must be one of {scenario_names()}"
             )
         base: Any = copy.deepcopy(_composed_scenario(scenario, version))
-    elif version is not None:
-        raise ConfigError(
-            f"version={version!r} is invalid with a config mapping as the scenario: a mapping "
-            "states its own demand (its arrivals, episode_slots and demand_horizons_s); "
-            "give version=None"
-        )
+
     elif isinstance(scenario, DictConfig):
         base = OmegaConf.to_container(scenario, resolve=True)
     elif isinstance(scenario, Mapping):
@@ -199,6 +194,14 @@ def load_scenario(
             f"scenario={scenario!r} is invalid: must be a scenario name {scenario_names()} "
             "or a config mapping"
         )
+    if not isinstance(scenario, str) and version is not None:
+        own = base.get("version", 1)  # configs written before v2 hold v1's demand
+        if own != version:
+            raise ConfigError(
+                f"version={version!r} is invalid with this config mapping: it states "
+                f"GainNet-v{own}'s demand (its version key); build it with "
+                f"load_scenario(name, version={version}) or use the -v{own} ids"
+            )
     cfg = OmegaConf.create(base)
     OmegaConf.set_struct(cfg, True)
     for key, value in (overrides or {}).items():
