@@ -383,18 +383,21 @@ ADAPTIVE_SEARCH_SEEDS = tuple(range(500, 508))
 SEARCH_SEEDS = tuple(sorted(set(PLAN_SEARCH_SEEDS) | set(ADAPTIVE_SEARCH_SEEDS)))
 
 
+def _level_services(params: Any) -> list[int]:
+    """The machine-driven services, each a bit of the demand level (none without a history)."""
+    machine = [s for s, c in enumerate(params.service_arrival) if c == "machine"]
+    return machine if params.demand_horizons_s else []
+
+
 def demand_levels(state: Any, params: Any, idx: np.ndarray, edge: np.ndarray,
                   threshold: float, horizon: int) -> np.ndarray:  # fmt: skip
     """The demand level of edge ``edge[i]`` of sub-env ``idx[i]`` as the observation
     shows it (sec. 13.3-13.4): bit k is set when the k-th machine-driven service's
     arrivals there (the demand history's horizon ``horizon``, requests/s) exceed
     ``threshold`` times their mean at this load; 0 without a demand history (v1)."""
-    machine = [s for s, c in enumerate(params.service_arrival) if c == "machine"]
     level = np.zeros(idx.size, dtype=np.int64)
-    if not params.demand_horizons_s or not machine:
-        return level
     mean = max(params.load, 1e-9) * params.demand_ref_hz
-    for k, s in enumerate(machine):
+    for k, s in enumerate(_level_services(params)):
         high = state.demand_hz[idx, edge, s, horizon] > threshold * mean[s]
         level |= high.astype(np.int64) << k
     return level
@@ -417,7 +420,7 @@ class LevelPlanGreedy(GreedyUtility):
     ) -> None:
         super().__init__(env, seed)
         p, B = self.engine.params, self.engine.num_envs
-        L = 2 ** sum(c == "machine" for c in p.service_arrival) if p.demand_horizons_s else 1
+        L = 2 ** len(_level_services(p))
         t = np.asarray(
             table if table is not None else np.full((L, p.num_edges), p.default_plan),
             dtype=np.int64,
@@ -455,8 +458,7 @@ def adaptive_plan_table(
     evaluation per entry, common random numbers). Cached per scenario content."""
     key = ("adaptive", tuple(int(x) for x in seeds), candidates, rounds, threshold, horizon)
     E, n = params.num_edges, len(key[1])
-    machine = sum(c == "machine" for c in params.service_arrival)
-    L = 2**machine if params.demand_horizons_s else 1
+    L = 2 ** len(_level_services(params))
 
     def search() -> np.ndarray:
         fixed = best_fixed_plans(params)
@@ -487,14 +489,13 @@ def adaptive_plan_table(
 
 
 class AdaptivePlan(LevelPlanGreedy):
-    """Greedy routing with each edge's plan re-chosen every frame from the
-    demand the observation shows (SYSTEM_MODEL sec. 13.4): the edge's demand
-    level (which machine-driven services' arrivals over the last ~5 s, the
-    demand history's 5 s horizon, exceed 1.5x their mean) picks its plan from
-    a table searched by :func:`adaptive_plan_table` on
-    :data:`ADAPTIVE_SEARCH_SEEDS` (disjoint from the evaluation seeds). It
-    reads the demand history the agent observes, never the hidden ON/OFF
-    states; without a demand history (v1) it is greedy_best_plan."""
+    """Greedy routing with each edge's plan re-chosen every frame from the demand the
+    observation shows (SYSTEM_MODEL sec. 13.4): the edge's demand level (which
+    machine-driven services' arrivals over the demand history's 5 s horizon exceed
+    1.5x their mean) picks its plan from a table searched by :func:`adaptive_plan_table`
+    on :data:`ADAPTIVE_SEARCH_SEEDS` (disjoint from the evaluation seeds). It reads the
+    demand history the agent observes, never the hidden ON/OFF states; without one
+    (v1) it is greedy_best_plan."""
 
     name = "adaptive_plan"
 

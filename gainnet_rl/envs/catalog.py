@@ -131,9 +131,8 @@ class Services:
     kv_tok: np.ndarray  # (S, M) KV GB per token
     fl_fixed: np.ndarray  # (S, M) FLOPs per request (diffusion)
     fl_tok: np.ndarray  # (S, M) FLOPs per token (2 N)
-    arrival: tuple[
-        str | None, ...
-    ]  # (S,) arrival class "human" | "machine" (sec. 13.1), None: unset
+    #: (S,) arrival class "human" | "machine" (sec. 13.1), None: unset
+    arrival: tuple[str | None, ...]
 
 
 def services(cfg: dict[str, Any], models: dict[str, ModelRow]) -> Services:

@@ -184,7 +184,6 @@ def load_scenario(
                 f"scenario={scenario!r} is unknown: must be one of {scenario_names()}"
             )
         base: Any = copy.deepcopy(_composed_scenario(scenario, version))
-
     elif isinstance(scenario, DictConfig):
         base = OmegaConf.to_container(scenario, resolve=True)
     elif isinstance(scenario, Mapping):

@@ -330,7 +330,7 @@ def arrive(s: State, p: Params, idx: np.ndarray | None) -> None:
     into the queue (none at the episode's end)."""
     rows = np.arange(s.batch_size) if idx is None else idx  # (writable: one kernel type)
     per_service = p.num_services if p.arrivals.per_service else 1
-    counts = np.zeros((rows.size, p.num_devices, per_service), np.int64)
+    counts = np.empty((rows.size, p.num_devices, per_service), np.int64)  # filled whole
     p.arrivals.sample_rows(
         s.arrivals, s.key, s.slot[rows], rows, p.arrival_rate_per_slot, counts, s.assoc
     )

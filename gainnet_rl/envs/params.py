@@ -23,6 +23,7 @@ import numpy as np
 from gainnet_rl.envs import catalog
 from gainnet_rl.envs.catalog import TIER_NAMES
 from gainnet_rl.envs.checks import build_model, check_finite, fail, mapping, num, val
+from gainnet_rl.envs.config import VERSIONS
 from gainnet_rl.envs.models.arrivals import ArrivalContext, ArrivalModel
 from gainnet_rl.envs.models.channel import ChannelModel
 from gainnet_rl.envs.models.mobility import MobilityModel
@@ -223,8 +224,8 @@ def build_params(cfg: dict[str, Any]) -> Params:
     name = str(cfg.get("name", "custom"))
     deployment = " ".join(str(cfg.get("deployment", "")).split())
     version = cfg.get("version", 1)  # configs written before v2 hold v1's demand
-    if isinstance(version, bool) or version not in (1, 2):
-        fail("version", version, "1 or 2 (the GainNet version of the demand)")
+    if isinstance(version, bool) or version not in VERSIONS:
+        fail("version", version, f"one of {list(VERSIONS)} (the GainNet version of the demand)")
     load = num(cfg, "load", "load", lo=0.0, hi=100.0)
     rho1 = num(cfg, "offered_load_at_load1", "offered_load_at_load1", lo=0, lo_open=True, hi=10)
     num_edges = num(cfg, "num_edges", "num_edges", lo=1, hi=64, integer=True)

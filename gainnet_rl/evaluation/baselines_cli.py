@@ -29,7 +29,7 @@ from gainnet_rl.envs.config import ConfigError, make_params
 from gainnet_rl.evaluation.cli import help_text, split_args, sweep, typed_config
 from gainnet_rl.evaluation.options import BaselinesConfig
 from gainnet_rl.evaluation.rollout import evaluate
-from gainnet_rl.evaluation.tables import format_table, summarize
+from gainnet_rl.evaluation.tables import episodes_header, format_table, summarize
 from gainnet_rl.io import atomic_write_text, write_json
 
 
@@ -47,15 +47,6 @@ def run(scenario: Any, seeds: list[int], policies: list[str]) -> dict[str, Any]:
         "seeds": seeds,
         "summary": rows,
     }
-
-
-def header(r: dict[str, Any]) -> str:
-    seeds = r["seeds"]
-    version = f"GainNet-v{r['version']} " if "version" in r else ""
-    return (
-        f"{version}scenario={r['scenario']} load={r['load']:g} episodes={len(seeds)} "
-        f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI half-width"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             r = run(opts.scenario, seeds, list(opts.policies))
             r["overrides"] = job
             results.append(r)
-            text = header(r) + "\n" + format_table(r["summary"])
+            text = episodes_header(r) + "\n" + format_table(r["summary"])
             texts.append(text)
             print(text, flush=True)
             print()

@@ -31,7 +31,7 @@ from gainnet_rl.envs.config import make_params
 from gainnet_rl.envs.params import Params
 from gainnet_rl.evaluation import runs
 from gainnet_rl.evaluation.rollout import evaluate
-from gainnet_rl.evaluation.tables import format_table, summarize
+from gainnet_rl.evaluation.tables import episodes_header, format_table, summarize
 from gainnet_rl.io import atomic_write_text, write_json
 
 Summary = dict[str, dict[str, float]]
@@ -86,14 +86,7 @@ def write_results(
     summary = {name: summarize(res) for name, res in raw.items()}
     win = beats(summary, agent)
     seeds = list(meta.get("seeds", []))
-    version = f"GainNet-v{meta['version']} " if "version" in meta else ""
-    head = (
-        f"{version}scenario={meta.get('scenario')} load={meta.get('load'):g} "
-        f"episodes={len(seeds)} "
-        f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI half-width"
-        if seeds
-        else ""
-    )
+    head = episodes_header(meta) if seeds else ""
     lost = [n for n, ok in win.items() if not ok]
     if not win:
         verdict = ""

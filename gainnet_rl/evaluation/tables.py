@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -71,3 +72,15 @@ def _fmt(mean: float, half: float) -> str:
     if not math.isfinite(half):
         return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+def episodes_header(meta: Mapping[str, Any]) -> str:
+    """The line above a results table: GainNet version (when known), scenario,
+    load and the evaluation seeds of ``meta`` (keys ``version``, ``scenario``,
+    ``load``, ``seeds``)."""
+    seeds = list(meta["seeds"])
+    version = f"GainNet-v{meta['version']} " if "version" in meta else ""
+    return (
+        f"{version}scenario={meta['scenario']} load={meta['load']:g} episodes={len(seeds)} "
+        f"(seeds {seeds[0]}..{seeds[-1]}); mean ± 95% CI half-width"
+    )

@@ -34,6 +34,7 @@ import numpy as np
 
 from gainnet_rl.agents.baselines import HEURISTICS
 from gainnet_rl.envs.config import ConfigError, load_scenario, make_params, scenario_names
+from gainnet_rl.envs.models.arrivals import PoissonArrivals
 from gainnet_rl.envs.params import POOLS, build_params
 from gainnet_rl.evaluation.rollout import evaluate
 from gainnet_rl.io import atomic_write_text, save_fig, write_csv, write_json
@@ -59,7 +60,7 @@ LOAD_POLICIES = tuple(h for h in HEURISTICS if h != "local_only")
 #: them reject), not by congestion.
 CLOUD_CAPABLE = tuple(h for h in LOAD_POLICIES if h != "random")
 SCENARIOS = ("small", "medium", "large", "medical", "vehicular")
-POISSON = "gainnet_rl.envs.models.arrivals.PoissonArrivals"
+POISSON = f"{PoissonArrivals.__module__}.{PoissonArrivals.__qualname__}"
 
 
 def _get(cfg: dict[str, Any], dotted: str) -> Any:
